@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtz_fvm: Fuchsia FVM volumes on Linux, as device-mapper targets, and
+ * Fuchsia's block FIFO protocol for any block device through
+ * /dev/virtz-block.
+ *
+ * This file holds module setup: the /dev/virtz-block character device and
+ * the "virtz_fvm" generic netlink family.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/virtz_fvm.h>
+
+#include "virtz_core.h"
+
+static struct genl_family virtz_fvm_family;
+
+static struct virtz_module virtz_fvm = {
+	.family = &virtz_fvm_family,
+	.features = 0,
+};
+
+static int virtz_block_open(struct inode *inode, struct file *file)
+{
+	virtz_handle_get(&virtz_fvm);
+	return 0;
+}
+
+static int virtz_block_release(struct inode *inode, struct file *file)
+{
+	virtz_handle_put(&virtz_fvm);
+	return 0;
+}
+
+static const struct file_operations virtz_block_fops = {
+	.owner = THIS_MODULE,
+	.open = virtz_block_open,
+	.release = virtz_block_release,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice virtz_block_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = VIRTZ_BLOCK_DEV_NAME,
+	.fops = &virtz_block_fops,
+	.mode = 0600,
+};
+
+static int virtz_fvm_get_info(struct sk_buff *skb, struct genl_info *info)
+{
+	return virtz_genl_get_info(&virtz_fvm, info);
+}
+
+static int virtz_fvm_set_log_level(struct sk_buff *skb, struct genl_info *info)
+{
+	return virtz_genl_set_log_level(&virtz_fvm, info);
+}
+
+VIRTZ_DEFINE_COMMON_POLICY(virtz_fvm_log_policy);
+
+/*
+ * GET_INFO takes no attributes (with no policy the core rejects any it is
+ * sent); SET_LOG_LEVEL changes module state and needs CAP_NET_ADMIN.
+ */
+static const struct genl_ops virtz_fvm_ops[] = {
+	{
+		.cmd = VIRTZ_COMMON_CMD_GET_INFO,
+		.doit = virtz_fvm_get_info,
+	},
+	{
+		.cmd = VIRTZ_COMMON_CMD_SET_LOG_LEVEL,
+		.doit = virtz_fvm_set_log_level,
+		.policy = virtz_fvm_log_policy,
+		.maxattr = ARRAY_SIZE(virtz_fvm_log_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+};
+
+static struct genl_family virtz_fvm_family __ro_after_init = {
+	.name = VIRTZ_FVM_GENL_NAME,
+	.version = VIRTZ_FVM_GENL_VERSION,
+	.maxattr = VIRTZ_FVM_A_MAX,
+	.module = THIS_MODULE,
+	.ops = virtz_fvm_ops,
+	.n_ops = ARRAY_SIZE(virtz_fvm_ops),
+	.netnsok = true,
+};
+
+static int __init virtz_fvm_init(void)
+{
+	return virtz_module_register(&virtz_fvm, &virtz_block_misc);
+}
+
+static void __exit virtz_fvm_exit(void)
+{
+	virtz_module_unregister(&virtz_fvm, &virtz_block_misc);
+}
+
+module_init(virtz_fvm_init);
+module_exit(virtz_fvm_exit);
+
+MODULE_DESCRIPTION("virtz: Fuchsia FVM volumes and block FIFO sessions");
+MODULE_AUTHOR("The virtz authors");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(VIRTZ_VERSION);
