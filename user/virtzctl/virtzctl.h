@@ -17,7 +17,6 @@
 
 struct ctl {
 	bool json;	/* -j: one JSON document on stdout */
-	bool pretty;	/* -p: reserved for indented JSON */
 	bool verbose;	/* -v */
 };
 
