@@ -40,6 +40,8 @@ USER_WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
 	-Wmissing-prototypes -Wstrict-prototypes
 USER_CPPFLAGS := -I$(TOP)/include/uapi -I$(TOP)/user/lib -I$(TOP)/kmod/include -D_GNU_SOURCE
 USER_CFLAGS := -std=gnu11 -O2 -g $(USER_WARN)
+# The kselftest harness defines functions without prototypes.
+TEST_CFLAGS := $(USER_CFLAGS) -O1 -Wno-missing-prototypes
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all modules user host-test fuzz lint vm-test vm-shell test clean deps \
@@ -73,7 +75,7 @@ modules: $(DEPS_STAMP)
 VIRTZCTL_SRCS := user/virtzctl/main.c user/virtzctl/cmd_module.c \
 	user/lib/json.c user/lib/genl.c
 VIRTZCTL_LDLIBS = $(LIBNL_LIBS)
-VIRTZD_SRCS := user/virtzd/main.c
+VIRTZD_SRCS := user/virtzd/main.c user/lib/json.c
 VIRTZD_LDLIBS :=
 
 # Host unit tests and fuzzers register themselves from fragments:
@@ -98,7 +100,7 @@ $(BUILD)/virtzd: $(VIRTZD_SRCS) $(wildcard user/lib/*.h user/virtzd/*.h include/
 define host_test_rule
 $(BUILD)/host/$(1): $$($(1)_SRCS) $(wildcard user/lib/*.h kmod/include/*.h kmod/virtz_fvm/*.h include/uapi/linux/*.h) $(LINUX_SRC_STAMP)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(USER_CPPFLAGS) -I$(HARNESS_DIR) $(USER_CFLAGS) -O1 $(SAN_FLAGS) -o $$@ $$($(1)_SRCS) $$($(1)_LDLIBS)
+	$(CC) $(USER_CPPFLAGS) -I$(HARNESS_DIR) $(TEST_CFLAGS) $(SAN_FLAGS) -o $$@ $$($(1)_SRCS) $$($(1)_LDLIBS)
 endef
 $(foreach t,$(HOST_TESTS),$(eval $(call host_test_rule,$(t))))
 
@@ -119,6 +121,39 @@ $(foreach f,$(FUZZERS),$(eval $(call fuzzer_rule,$(f))))
 fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 	@mkdir -p $(BUILD)/results
 	$(TOP)/scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(BUILD)/results/fuzz $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+
+# --- in-VM selftests ------------------------------------------------------------
+
+VM_TESTS := module_lifecycle genl_families
+VM_TEST_SRCS_COMMON := user/lib/genl.c
+VM_TEST_BINS := $(addprefix $(BUILD)/vm-tests/,$(VM_TESTS))
+
+$(BUILD)/vm-tests/%: selftests/vm/%.c $(VM_TEST_SRCS_COMMON) selftests/vm/vz_test.h $(wildcard user/lib/*.h include/uapi/linux/*.h) $(LINUX_SRC_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CPPFLAGS) -I$(HARNESS_DIR) $(LIBNL_CFLAGS) $(TEST_CFLAGS) $(SAN_FLAGS) \
+		-o $@ $< $(VM_TEST_SRCS_COMMON) $(LIBNL_LIBS)
+
+selftests: $(VM_TEST_BINS)
+
+VM_RUN := $(TOP)/scripts/vm/run.sh
+VM_TIMEOUT ?= 1800
+
+vm-test: all selftests $(LINUX_SRC_STAMP)
+	$(VM_RUN) --timeout $(VM_TIMEOUT) --results $(BUILD)/vm -- $(TOP)/selftests/vm/run.sh
+
+vm-shell: all selftests
+	$(VM_RUN) --shell --env VIRTZ_LOAD_MODULES=1
+
+# --- lint ---------------------------------------------------------------------------
+
+lint: $(LINUX_SRC_STAMP)
+	@mkdir -p $(BUILD)/results
+	$(TOP)/scripts/lint-tap.sh $(BUILD)/results/lint $(TOP) $(KDIR) $(LINUX_SRC)
+
+# --- everything ----------------------------------------------------------------
+
+test: $(DEPS_STAMP)
+	$(TOP)/scripts/test-all.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP) clean 2>/dev/null

@@ -77,8 +77,10 @@ static inline int virtz_genl_set_log_level(struct virtz_module *vm,
 {
 	u32 level;
 
-	if (GENL_REQ_ATTR_CHECK(info, VIRTZ_COMMON_A_LOG_LEVEL))
+	if (GENL_REQ_ATTR_CHECK(info, VIRTZ_COMMON_A_LOG_LEVEL)) {
+		GENL_SET_ERR_MSG(info, "the log-level attribute is required");
 		return -EINVAL;
+	}
 
 	/* The op's policy has already bounded it to VIRTZ_LOG_LEVEL_MAX. */
 	level = nla_get_u32(info->attrs[VIRTZ_COMMON_A_LOG_LEVEL]);

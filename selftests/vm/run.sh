@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The in-VM test run, executed inside the QEMU guest by `make vm-test`
+# (scripts/vm/run.sh boots the guest with the work tree at its host path).
+#
+# Order matters: module_lifecycle loads and unloads the modules itself and
+# must find them unloaded; the modules are then loaded for the rest, and
+# unloaded again at the end, which is itself checked.
+#
+# Each program's TAP goes to $RESULTS/NAME.tap, its status to NAME.rc.
+set -u
+
+top=${VIRTZ_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+results=${RESULTS:-$top/build/results/vm}
+tests=$top/build/vm-tests
+export VIRTZ_TOP=$top
+export VIRTZ_LINUX_SRC=${VIRTZ_LINUX_SRC:-$top/.cache/linux}
+export VIRTZCTL=$top/build/virtzctl
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export PATH=$top/build:$PATH
+MODULES=(virtz_fvm virtz_vsock virtz_wl)
+
+rm -rf "$results"
+mkdir -p "$results"
+
+run_test() {
+	local name=$1
+	shift
+	echo "vm-test: $name"
+	"$@" >"$results/$name.tap" 2>&1
+	local rc=$?
+	echo $rc >"$results/$name.rc"
+	[ $rc -eq 0 ] || sed 's/^/    /' "$results/$name.tap" | tail -n 60
+}
+
+# One TAP file for the steps this script performs itself.
+steps=()
+step() {
+	local desc=$1
+	shift
+	if "$@" >>"$results/steps.log" 2>&1; then
+		steps+=("ok - $desc")
+	else
+		steps+=("not ok - $desc")
+		echo "vm-test: step failed: $desc"
+		tail -n 20 "$results/steps.log" | sed 's/^/    /'
+	fi
+}
+
+load_modules() {
+	local m
+	for m in "${MODULES[@]}"; do
+		insmod "$top/kmod/$m/$m.ko" || return 1
+	done
+}
+
+unload_modules() {
+	local m
+	for m in "${MODULES[@]}"; do
+		[ -d /sys/module/$m ] || continue
+		rmmod "$m" || return 1
+	done
+	for m in "${MODULES[@]}"; do
+		[ ! -d /sys/module/$m ] || return 1
+	done
+}
+
+kvm_usable() {
+	modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+	"$top/build/virtzd" --check
+}
+
+step "unloaded before the run" unload_modules
+run_test module_lifecycle "$tests/module_lifecycle"
+step "modules load for the remaining tests" load_modules
+run_test genl_families "$tests/genl_families"
+run_test ynl_agree python3 "$top/selftests/vm/ynl_agree.py"
+step "KVM usable in the test guest (virtzd --check)" kvm_usable
+step "modules unload cleanly at the end" unload_modules
+
+{
+	echo "TAP version 13"
+	echo "1..${#steps[@]}"
+	for s in "${steps[@]}"; do echo "$s"; done
+} >"$results/steps.tap"
+echo 0 >"$results/steps.rc"
+
+# The kernel log of the whole run, for the host's splat scan.
+dmesg >"$results/dmesg.txt" 2>&1
+exit 0
