@@ -82,7 +82,9 @@ VIRTZD_LDLIBS :=
 #   HOST_TESTS += name;  name_SRCS := ...;  name_LDLIBS := ...
 #   FUZZERS += name;     name_SRCS := ...;  name_LDLIBS := ...
 HOST_TESTS :=
+HOST_SCRIPTS :=
 FUZZERS :=
+VM_TESTS :=
 -include $(sort $(wildcard $(TOP)/mk/*.mk))
 
 user: $(BUILD)/virtzctl $(BUILD)/virtzd
@@ -104,9 +106,11 @@ $(BUILD)/host/$(1): $$($(1)_SRCS) $(wildcard user/lib/*.h kmod/include/*.h kmod/
 endef
 $(foreach t,$(HOST_TESTS),$(eval $(call host_test_rule,$(t))))
 
-host-test: $(addprefix $(BUILD)/host/,$(HOST_TESTS))
+host-test: $(addprefix $(BUILD)/host/,$(HOST_TESTS)) $(BUILD)/virtzctl
 	@mkdir -p $(BUILD)/results
-	$(TOP)/scripts/run-host-tests.sh $(BUILD)/results/host $(addprefix $(BUILD)/host/,$(HOST_TESTS))
+	VIRTZCTL=$(BUILD)/virtzctl VIRTZ_TOP=$(TOP) $(TOP)/scripts/run-host-tests.sh \
+		$(BUILD)/results/host $(addprefix $(BUILD)/host/,$(HOST_TESTS)) \
+		$(addprefix $(TOP)/,$(HOST_SCRIPTS))
 
 # --- fuzzers (clang, libFuzzer + ASan/UBSan) ----------------------------------
 
@@ -124,14 +128,16 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 
 # --- in-VM selftests ------------------------------------------------------------
 
-VM_TESTS := module_lifecycle genl_families
+VM_TESTS += module_lifecycle genl_families
 VM_TEST_SRCS_COMMON := user/lib/genl.c
 VM_TEST_BINS := $(addprefix $(BUILD)/vm-tests/,$(VM_TESTS))
 
-$(BUILD)/vm-tests/%: selftests/vm/%.c $(VM_TEST_SRCS_COMMON) selftests/vm/vz_test.h $(wildcard user/lib/*.h include/uapi/linux/*.h) $(LINUX_SRC_STAMP)
+# A test NAME may add NAME_SRCS and NAME_LDLIBS (from a mk/*.mk fragment).
+.SECONDEXPANSION:
+$(BUILD)/vm-tests/%: selftests/vm/%.c $(VM_TEST_SRCS_COMMON) $$($$*_SRCS) selftests/vm/vz_test.h $(wildcard user/lib/*.h include/uapi/linux/*.h kmod/virtz_fvm/*.h) $(LINUX_SRC_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CPPFLAGS) -I$(HARNESS_DIR) $(LIBNL_CFLAGS) $(TEST_CFLAGS) $(SAN_FLAGS) \
-		-o $@ $< $(VM_TEST_SRCS_COMMON) $(LIBNL_LIBS)
+		-o $@ $< $(VM_TEST_SRCS_COMMON) $($*_SRCS) $(LIBNL_LIBS) $($*_LDLIBS)
 
 selftests: $(VM_TEST_BINS)
 

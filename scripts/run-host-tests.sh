@@ -16,7 +16,10 @@ for t in "$@"; do
 	name=$(basename "$t")
 	name=${name%.*}
 	echo "host-test: $name"
-	"$t" >"$out/$name.tap" 2>&1
+	case $t in
+	*.sh) bash "$t" >"$out/$name.tap" 2>&1 ;;
+	*) "$t" >"$out/$name.tap" 2>&1 ;;
+	esac
 	rc=$?
 	echo $rc >"$out/$name.rc"
 	if [ $rc -ne 0 ]; then

@@ -28,7 +28,8 @@ judge() {
 	if [ "$1" -eq 0 ]; then own+=("ok - $2"); else own+=("not ok - $2"); fi
 }
 
-stage "install dependencies" make -s deps
+# Directly, not through make: a fresh machine may not have make yet.
+stage "install dependencies" "$top/scripts/install-deps.sh"
 judge $? "dependencies installed"
 
 stage "build modules, userspace and selftests" make -s all selftests

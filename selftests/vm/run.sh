@@ -4,6 +4,10 @@
 # The in-VM test run, executed inside the QEMU guest by `make vm-test`
 # (scripts/vm/run.sh boots the guest with the work tree at its host path).
 #
+# Test programs are found, not listed: every binary in build/vm-tests/
+# (built from selftests/vm/*.c, see VM_TESTS in the Makefile and mk/*.mk)
+# and every selftests/vm/test_*.py or test_*.sh script.
+#
 # Order matters: module_lifecycle loads and unloads the modules itself and
 # must find them unloaded; the modules are then loaded for the rest, and
 # unloaded again at the end, which is itself checked.
@@ -75,8 +79,17 @@ kvm_usable() {
 step "unloaded before the run" unload_modules
 run_test module_lifecycle "$tests/module_lifecycle"
 step "modules load for the remaining tests" load_modules
-run_test genl_families "$tests/genl_families"
-run_test ynl_agree python3 "$top/selftests/vm/ynl_agree.py"
+# Every other built test program, then every test script.
+for t in "$tests"/*; do
+	[ -x "$t" ] && [ "$(basename "$t")" != module_lifecycle ] || continue
+	run_test "$(basename "$t")" "$t"
+done
+for t in "$top"/selftests/vm/test_*; do
+	case $t in
+	*.py) run_test "$(basename "${t%.py}")" python3 "$t" ;;
+	*.sh) run_test "$(basename "${t%.sh}")" bash "$t" ;;
+	esac
+done
 step "KVM usable in the test guest (virtzd --check)" kvm_usable
 step "modules unload cleanly at the end" unload_modules
 
