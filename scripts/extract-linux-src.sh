@@ -29,6 +29,8 @@ want=(
 mkdir -p "$(dirname "$dest")"
 tmp=$(mktemp -d "${dest%/}.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# mktemp makes it 0700; tests run ynl as an unprivileged user too.
+chmod 0755 "$tmp"
 tar -xf "$tarball" -C "$tmp" --strip-components=1 "${want[@]/#/$top/}"
 rm -rf "$dest"
 mv "$tmp" "$dest"

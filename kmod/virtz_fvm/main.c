@@ -19,7 +19,7 @@ static struct genl_family virtz_fvm_family;
 
 static struct virtz_module virtz_fvm = {
 	.family = &virtz_fvm_family,
-	.features = 0,
+	.features = VIRTZ_FVM_F_FORMAT_V1,
 };
 
 static int virtz_block_open(struct inode *inode, struct file *file)

@@ -18,6 +18,7 @@ struct reply_ctx {
 	vz_genl_reply_fn fn;
 	void *arg;
 	int err;	/* first error: kernel's, parse, or the callback's */
+	bool done;	/* the ack, error or end of dump has arrived */
 };
 
 int vz_genl_open(struct vz_genl *g, const char *family, int maxattr)
@@ -113,6 +114,7 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	grab_extack(ctx->g, nlh);
 	if (!ctx->err)
 		ctx->err = e->error;
+	ctx->done = true;
 	return NL_STOP;
 }
 
@@ -122,6 +124,7 @@ static int on_ack(struct nl_msg *msg, void *arg)
 
 	/* A successful ack may carry a warning text too. */
 	grab_extack(ctx->g, nlmsg_hdr(msg));
+	ctx->done = true;
 	return NL_STOP;
 }
 
@@ -171,10 +174,14 @@ static int transact(struct vz_genl *g, struct nl_msg *msg,
 		return -EIO;
 	}
 
-	/* Each call handles one batch; the ack or done marker ends it. */
-	for (;;) {
+	/*
+	 * A reply and its ack may arrive in separate reads: keep reading
+	 * until the ack (or error, or end of dump), or the next request
+	 * on this socket would find this one's leftovers.
+	 */
+	while (!ctx.done) {
 		err = nl_recvmsgs(g->sk, cb);
-		if (err != -NLE_INTR && err != -NLE_AGAIN)
+		if (err < 0 && err != -NLE_INTR && err != -NLE_AGAIN)
 			break;
 	}
 	nl_cb_put(cb);
