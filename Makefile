@@ -76,7 +76,7 @@ VIRTZCTL_SRCS := user/virtzctl/main.c user/virtzctl/cmd_module.c \
 	user/lib/json.c user/lib/genl.c
 VIRTZCTL_LDLIBS = $(LIBNL_LIBS)
 VIRTZD_SRCS := user/virtzd/main.c user/lib/json.c
-VIRTZD_LDLIBS :=
+VIRTZD_LDLIBS = $(LIBNL_LIBS)
 
 # Host unit tests and fuzzers register themselves from fragments:
 #   HOST_TESTS += name;  name_SRCS := ...;  name_LDLIBS := ...
@@ -89,13 +89,13 @@ VM_TESTS :=
 
 user: $(BUILD)/virtzctl $(BUILD)/virtzd
 
-$(BUILD)/virtzctl: $(VIRTZCTL_SRCS) $(wildcard user/lib/*.h user/virtzctl/*.h include/uapi/linux/*.h kmod/include/*.h) $(DEPS_STAMP)
+$(BUILD)/virtzctl: $(VIRTZCTL_SRCS) $(wildcard user/lib/*.h user/virtzctl/*.h include/uapi/linux/*.h kmod/include/*.h kmod/virtz_fvm/*.h) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CPPFLAGS) $(LIBNL_CFLAGS) $(USER_CFLAGS) -o $@ $(VIRTZCTL_SRCS) $(VIRTZCTL_LDLIBS)
 
-$(BUILD)/virtzd: $(VIRTZD_SRCS) $(wildcard user/lib/*.h user/virtzd/*.h include/uapi/linux/*.h) $(DEPS_STAMP)
+$(BUILD)/virtzd: $(VIRTZD_SRCS) $(wildcard user/lib/*.h user/virtzd/*.h include/uapi/linux/*.h kmod/include/*.h) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CPPFLAGS) $(USER_CFLAGS) -o $@ $(VIRTZD_SRCS) $(VIRTZD_LDLIBS)
+	$(CC) $(USER_CPPFLAGS) $(LIBNL_CFLAGS) $(USER_CFLAGS) -o $@ $(VIRTZD_SRCS) $(VIRTZD_LDLIBS)
 
 # --- host unit tests (ASan/UBSan) ---------------------------------------------
 

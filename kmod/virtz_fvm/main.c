@@ -4,48 +4,22 @@
  * Fuchsia's block FIFO protocol for any block device through
  * /dev/virtz-block.
  *
- * This file holds module setup: the /dev/virtz-block character device and
- * the "virtz_fvm" generic netlink family.
+ * This file holds module setup and the "virtz_fvm" generic netlink family;
+ * block.c has the /dev/virtz-block character device.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/virtz_fvm.h>
 
-#include "virtz_core.h"
+#include "block.h"
+#include "virtz_fvm.h"
 
 static struct genl_family virtz_fvm_family;
 
-static struct virtz_module virtz_fvm = {
+struct virtz_module virtz_fvm = {
 	.family = &virtz_fvm_family,
 	.features = VIRTZ_FVM_F_FORMAT_V1,
-};
-
-static int virtz_block_open(struct inode *inode, struct file *file)
-{
-	virtz_handle_get(&virtz_fvm);
-	return 0;
-}
-
-static int virtz_block_release(struct inode *inode, struct file *file)
-{
-	virtz_handle_put(&virtz_fvm);
-	return 0;
-}
-
-static const struct file_operations virtz_block_fops = {
-	.owner = THIS_MODULE,
-	.open = virtz_block_open,
-	.release = virtz_block_release,
-	.llseek = noop_llseek,
-};
-
-static struct miscdevice virtz_block_misc = {
-	.minor = MISC_DYNAMIC_MINOR,
-	.name = VIRTZ_BLOCK_DEV_NAME,
-	.fops = &virtz_block_fops,
-	.mode = 0600,
 };
 
 static int virtz_fvm_get_info(struct sk_buff *skb, struct genl_info *info)

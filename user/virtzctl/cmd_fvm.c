@@ -1333,7 +1333,7 @@ static const char fvm_help[] =
 "Sizes take K, M, G, T (binary).  PART is index:N, name:S, guid:G, or a\n"
 "bare GUID, number or name.  `virtzctl fvm VERB --help` for details.\n";
 
-int cmd_fvm(struct ctl *ctl, int argc, char **argv)
+static int cmd_fvm(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb;
 
@@ -1368,3 +1368,5 @@ int cmd_fvm(struct ctl *ctl, int argc, char **argv)
 		return fvm_dump(ctl, argc, argv);
 	return ctl_usage_err(OBJ, "unknown verb '%s'\n%s", verb, fvm_help);
 }
+
+CTL_COMMAND(fvm, cmd_fvm, "offline FVM image tool: create, info, check, add, ...");

@@ -276,7 +276,7 @@ static int do_set_log_level(struct ctl *ctl, int argc, char **argv)
 	return err;
 }
 
-int cmd_module(struct ctl *ctl, int argc, char **argv)
+static int cmd_module(struct ctl *ctl, int argc, char **argv)
 {
 	if (argc == 0 || ctl_is_help(argv[0])) {
 		usage(argc ? stdout : stderr);
@@ -288,3 +288,5 @@ int cmd_module(struct ctl *ctl, int argc, char **argv)
 		return do_set_log_level(ctl, argc, argv);
 	return ctl_usage_err("module", "unknown verb '%s'", argv[0]);
 }
+
+CTL_COMMAND(module, cmd_module, "kernel modules: info, set-log-level");

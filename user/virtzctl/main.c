@@ -16,10 +16,18 @@
 #include "virtz_version.h"
 #include "virtzctl.h"
 
-static const struct ctl_cmd commands[] = {
-	{ "module", cmd_module, "kernel modules: info, set-log-level" },
-	{ "fvm", cmd_fvm, "offline FVM image tool: create, info, check, add, ..." },
-};
+/* Objects, kept sorted by name; filled by CTL_COMMAND() constructors. */
+static struct ctl_cmd *commands;
+
+void ctl_register(struct ctl_cmd *cmd)
+{
+	struct ctl_cmd **pos = &commands;
+
+	while (*pos && strcmp((*pos)->name, cmd->name) < 0)
+		pos = &(*pos)->next;
+	cmd->next = *pos;
+	*pos = cmd;
+}
 
 bool ctl_is_help(const char *s)
 {
@@ -57,7 +65,7 @@ int ctl_usage_err(const char *obj, const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-	size_t i;
+	const struct ctl_cmd *cmd;
 
 	fprintf(out,
 		"Usage: virtzctl [OPTIONS] OBJECT VERB [ARGS...]\n"
@@ -69,9 +77,8 @@ static void usage(FILE *out)
 		"  -h, --help      this text; 'virtzctl OBJECT --help' for an object\n"
 		"\n"
 		"Objects:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name,
-			commands[i].summary);
+	for (cmd = commands; cmd; cmd = cmd->next)
+		fprintf(out, "  %-8s %s\n", cmd->name, cmd->summary);
 }
 
 int main(int argc, char **argv)
@@ -83,8 +90,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct ctl_cmd *cmd;
 	struct ctl ctl = { 0 };
-	size_t i;
 	int c;
 
 	/* '+': options end at the object, which parses its own. */
@@ -113,11 +120,10 @@ int main(int argc, char **argv)
 		return CTL_USAGE;
 	}
 
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(argv[optind], commands[i].name))
-			return commands[i].run(&ctl, argc - optind - 1,
-					       argv + optind + 1);
-	}
+	for (cmd = commands; cmd; cmd = cmd->next)
+		if (!strcmp(argv[optind], cmd->name))
+			return cmd->run(&ctl, argc - optind - 1,
+					argv + optind + 1);
 
 	fprintf(stderr, "virtzctl: unknown object '%s'\n", argv[optind]);
 	usage(stderr);

@@ -3,8 +3,8 @@
  * virtzctl: shared state and the contract every subcommand file follows.
  *
  * Each object ("fvm", "module", ...) lives in its own cmd_<object>.c and
- * exports one entry point, called with argv[0] being the verb (or argc == 0
- * when none was given).  It returns the process exit status.  Errors are
+ * registers one entry point with CTL_COMMAND(), called with argv[0] being
+ * the verb (or argc == 0 when none was given).  It returns the process exit status.  Errors are
  * printed to stderr as "virtzctl: <object>: <what went wrong>".
  */
 #ifndef VIRTZCTL_H
@@ -24,7 +24,27 @@ struct ctl_cmd {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 	const char *summary;
+	struct ctl_cmd *next;
 };
+
+/* Links @cmd into the object table; CTL_COMMAND() calls it at start-up. */
+void ctl_register(struct ctl_cmd *cmd);
+
+/*
+ * Each cmd_<object>.c names its object once, at file scope:
+ *
+ *	CTL_COMMAND(module, cmd_module, "kernel modules: info, set-log-level");
+ *
+ * and main.c never changes when an object is added.
+ */
+#define CTL_COMMAND(obj, fn, text)					\
+	static struct ctl_cmd ctl_cmd_##obj = {				\
+		.name = #obj, .run = fn, .summary = text,		\
+	};								\
+	__attribute__((constructor)) static void ctl_reg_##obj(void)	\
+	{								\
+		ctl_register(&ctl_cmd_##obj);				\
+	}
 
 /* Exit statuses shared by all subcommands. */
 enum {
@@ -33,8 +53,6 @@ enum {
 	CTL_USAGE = 2,		/* bad command line */
 };
 
-int cmd_module(struct ctl *ctl, int argc, char **argv);
-int cmd_fvm(struct ctl *ctl, int argc, char **argv);
 
 /* True when s is "-h", "--help" or "help". */
 bool ctl_is_help(const char *s);

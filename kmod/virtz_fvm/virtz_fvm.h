@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* virtz_fvm internals shared between the module's files. */
+#ifndef _VIRTZ_FVM_INTERNAL_H
+#define _VIRTZ_FVM_INTERNAL_H
+
+#include "virtz_core.h"
+
+/* Module-level state behind the common netlink commands (main.c). */
+extern struct virtz_module virtz_fvm;
+
+#endif
