@@ -38,3 +38,12 @@ struct miscdevice virtz_block_misc = {
 	.fops = &virtz_block_fops,
 	.mode = 0600,
 };
+
+int virtz_block_init(void)
+{
+	return 0;
+}
+
+void virtz_block_exit(void)
+{
+}

@@ -7,4 +7,8 @@
 
 extern struct miscdevice virtz_block_misc;
 
+/* Module-wide setup of block sessions, before the device is registered. */
+int virtz_block_init(void);
+void virtz_block_exit(void);
+
 #endif

@@ -101,7 +101,8 @@ TEST_F(fam, get_info_reports_module)
 	EXPECT_EQ(5, in.nattrs);
 	EXPECT_STREQ(VIRTZ_VERSION, in.version);
 	EXPECT_EQ(self->m->api, in.api);
-	EXPECT_EQ(self->m->features, in.features);
+	EXPECT_EQ(self->m->min_features, in.features & self->m->min_features);
+	EXPECT_EQ(0ULL, in.features & ~self->m->known_features);
 	EXPECT_GE(3U, in.log_level);
 }
 

@@ -24,16 +24,18 @@ struct vz_mod {
 	const char *dev;	/* /dev node */
 	int maxattr;
 	unsigned int api;
-	unsigned long long features;	/* what this build must report */
+	unsigned long long min_features;	/* must be reported */
+	unsigned long long known_features;	/* may be reported */
 };
 
 static const struct vz_mod vz_mods[] = {
 	{ "virtz_fvm", VIRTZ_FVM_GENL_NAME, "/dev/" VIRTZ_BLOCK_DEV_NAME,
-	  VIRTZ_FVM_A_MAX, VIRTZ_FVM_GENL_VERSION, VIRTZ_FVM_F_FORMAT_V1 },
+	  VIRTZ_FVM_A_MAX, VIRTZ_FVM_GENL_VERSION, VIRTZ_FVM_F_FORMAT_V1,
+	  VIRTZ_FVM_F_ALL },
 	{ "virtz_vsock", VIRTZ_GENL_NAME, "/dev/" VIRTZ_VSOCK_DEV_NAME,
-	  VIRTZ_A_MAX, VIRTZ_GENL_VERSION, 0 },
+	  VIRTZ_A_MAX, VIRTZ_GENL_VERSION, 0, 0 },
 	{ "virtz_wl", VIRTZ_WL_GENL_NAME, "/dev/" VIRTZ_WL_DEV_NAME,
-	  VIRTZ_WL_A_MAX, VIRTZ_WL_GENL_VERSION, 0 },
+	  VIRTZ_WL_A_MAX, VIRTZ_WL_GENL_VERSION, 0, 0 },
 };
 
 #define VZ_N_MODS (sizeof(vz_mods) / sizeof(vz_mods[0]))

@@ -22,6 +22,8 @@ struct feature_name {
 
 static const struct feature_name fvm_features[] = {
 	{ VIRTZ_FVM_F_FORMAT_V1, "format-v1" },
+	{ VIRTZ_FVM_F_BLOCK_SESSIONS, "block-sessions" },
+	{ VIRTZ_FVM_F_DM_TARGETS, "dm-targets" },
 	{ 0, NULL },
 };
 

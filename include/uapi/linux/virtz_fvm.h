@@ -17,7 +17,12 @@
 #define VIRTZ_BLOCK_DEV_NAME	"virtz-block"
 
 /* VIRTZ_COMMON_A_FEATURES bits. */
-#define VIRTZ_FVM_F_FORMAT_V1	(1ULL << 0)	/* FVM v1 metadata code built in */
+#define VIRTZ_FVM_F_FORMAT_V1		(1ULL << 0)	/* FVM v1 metadata code */
+#define VIRTZ_FVM_F_BLOCK_SESSIONS	(1ULL << 1)	/* /dev/virtz-block sessions */
+#define VIRTZ_FVM_F_DM_TARGETS		(1ULL << 2)	/* dm fvm-pool and fvm */
+#define VIRTZ_FVM_F_ALL			(VIRTZ_FVM_F_FORMAT_V1 |		\
+					 VIRTZ_FVM_F_BLOCK_SESSIONS |	\
+					 VIRTZ_FVM_F_DM_TARGETS)
 
 enum {
 	VIRTZ_FVM_CMD_GET_INFO = VIRTZ_COMMON_CMD_GET_INFO,
