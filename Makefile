@@ -148,7 +148,7 @@ vm-test: all selftests $(LINUX_SRC_STAMP)
 	$(VM_RUN) --timeout $(VM_TIMEOUT) --results $(BUILD)/vm -- $(TOP)/selftests/vm/run.sh
 
 vm-shell: all selftests
-	$(VM_RUN) --shell --env VIRTZ_LOAD_MODULES=1
+	$(VM_RUN) --shell -- source $(TOP)/scripts/vm-shell-init.sh
 
 # --- lint ---------------------------------------------------------------------------
 

@@ -23,10 +23,14 @@
 #                                       panic, guest crash)
 # Files in the results dir: console.log (full serial console), dmesg.log
 # (guest "dmesg -x" at the end), status, taint, cmd.sh, qemu.log.
+# Cached in .cache/vm/: the initramfs (mkinitramfs.sh) and the vmlinux
+# extracted from the vmlinuz, booted through its PVH entry (faster under TCG;
+# it also means no KASLR, so oops addresses are stable).
 #
 # Options:
 #   -v, --verbose        stream the console live (default: quiet)
-#   --shell              interactive shell (default when no COMMAND)
+#   --shell              interactive shell (default when no COMMAND); a
+#                        COMMAND given with it is sourced before the prompt
 #   -e, --env VAR=VALUE  export VAR in the guest (repeatable)
 #   -m, --mem SIZE       guest memory (default 4G)
 #   --smp N              guest CPUs (default 2)
@@ -168,6 +172,9 @@ esac
 	done
 	if [ $SHELL_MODE = 0 ]; then
 		printf 'exec'; printf ' %q' "$@"; echo
+	elif [ $# -gt 0 ]; then
+		# --shell with a COMMAND: it runs in the shell before the prompt.
+		printf ' %q' "$@"; echo
 	fi
 } >"$RESULTS/cmd.sh"
 
