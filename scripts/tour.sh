@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guided tour: runs inside the test VM (see scripts/demo.sh) and shows
+# what virtz does today, with real commands against the freshly built
+# modules.  Stops at the first step that fails.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export PATH=$top/build:$PATH
+ynl="python3 .cache/linux/tools/net/ynl/cli.py --schema .cache/linux/Documentation/netlink/genetlink.yaml"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+step "Load the three modules"
+for m in virtz_fvm virtz_vsock virtz_wl; do
+	run insmod "kmod/$m/$m.ko"
+done
+run virtzctl module info
+
+step "The same answer from the kernel's own ynl tool, driven by our spec"
+run $ynl --spec Documentation/netlink/specs/virtz_fvm.yaml --do get-info
+
+step "Admin commands need CAP_NET_ADMIN; the kernel explains refusals"
+run virtzctl module set-log-level fvm 2
+run virtzctl -j module info fvm
+printf '$ setpriv --reuid=nobody ... virtzctl module set-log-level fvm 3\n'
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	virtzctl module set-log-level fvm 3 || true
+printf '$ virtzctl module set-log-level fvm 9\n'
+virtzctl module set-log-level fvm 9 || true
+run virtzctl module set-log-level fvm 0
+
+step "An open control device pins its module"
+exec 3<>/dev/virtz-block
+printf '$ rmmod virtz_fvm   (with /dev/virtz-block open)\n'
+rmmod virtz_fvm || true
+exec 3>&-
+run virtzctl module info fvm
+
+step "An FVM image, in Fuchsia's on-disk format, on a RAM disk"
+run modprobe brd rd_nr=1 rd_size=262144
+[ -b /dev/ram0 ] || { echo "tour: /dev/ram0 is not a block device" >&2; exit 1; }
+run virtzctl fvm create /dev/ram0 --slice-size 1M
+run virtzctl fvm add /dev/ram0 system --slices 16
+run virtzctl fvm add /dev/ram0 data --slices 8
+run virtzctl fvm extend /dev/ram0 data --offset 100 --slices 4
+run virtzctl fvm info /dev/ram0
+run virtzctl fvm check /dev/ram0
+
+step "A damaged copy is noticed; the other copy still serves"
+printf '$ dd ... (flip one byte of metadata copy A)\n'
+printf '\xff' | dd of=/dev/ram0 bs=1 seek=9000 conv=notrunc status=none
+virtzctl fvm check /dev/ram0 || echo "(check exit status $?)"
+run virtzctl fvm info /dev/ram0 | head -n 4
+run rmmod brd
+
+step "KVM is usable here, so virtzd can run nested guests"
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
+run virtzd --check
+
+step "Unload"
+for m in virtz_wl virtz_vsock virtz_fvm; do
+	run rmmod "$m"
+done
+printf '\ntour: done\n'
