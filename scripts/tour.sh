@@ -14,6 +14,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "Load the three modules"
+run scripts/load-modules.sh --deps-only
 for m in virtz_fvm virtz_vsock virtz_wl; do
 	run insmod "kmod/$m/$m.ko"
 done

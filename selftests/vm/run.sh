@@ -54,10 +54,7 @@ step() {
 }
 
 load_modules() {
-	local m
-	for m in "${MODULES[@]}"; do
-		insmod "$top/kmod/$m/$m.ko" || return 1
-	done
+	"$top/scripts/load-modules.sh" "${MODULES[@]}"
 }
 
 unload_modules() {
@@ -76,7 +73,11 @@ kvm_usable() {
 	"$top/build/virtzd" --check
 }
 
+# virtz_fvm links against device-mapper core (dm_mod is a module on Debian).
+modprobe dm_mod
 step "unloaded before the run" unload_modules
+step "stock modules the virtz modules depend on load" \
+	"$top/scripts/load-modules.sh" --deps-only "${MODULES[@]}"
 run_test module_lifecycle "$tests/module_lifecycle"
 step "modules load for the remaining tests" load_modules
 # Every other built test program, then every test script.
