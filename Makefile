@@ -144,8 +144,11 @@ selftests: $(VM_TEST_BINS)
 VM_RUN := $(TOP)/scripts/vm/run.sh
 VM_TIMEOUT ?= 1800
 
+# The guest run fails on a boot failure, timeout or kernel splat; the
+# summary then fails on any failed test.
 vm-test: all selftests $(LINUX_SRC_STAMP)
 	$(VM_RUN) --timeout $(VM_TIMEOUT) --results $(BUILD)/vm -- $(TOP)/selftests/vm/run.sh
+	@python3 $(TOP)/scripts/tap-summary.py $(BUILD)/results/vm
 
 vm-shell: all selftests
 	$(VM_RUN) --shell -- source $(TOP)/scripts/vm-shell-init.sh
