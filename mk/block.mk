@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Block FIFO sessions (/dev/virtz-block): the client library, `virtzctl
+# block`, and their in-VM selftests.  Included by the top-level Makefile.
+
+VZBLOCK_LIB := user/lib/vzblock.c
+
+VM_TESTS += block_session
+block_session_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
