@@ -5,17 +5,17 @@
  *
  * This file holds module setup: the /dev/virtz-vsock character device a
  * VMM holds for the life of its instance, and the "virtz" generic netlink
- * family.
+ * family.  The registry itself is in registry.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/virtz.h>
 
 #include "virtz_core.h"
-
-static struct genl_family virtz_family;
+#include "registry.h"
 
 static struct virtz_module virtz_vsock = {
 	.family = &virtz_family,
@@ -24,17 +24,27 @@ static struct virtz_module virtz_vsock = {
 
 static int virtz_vsock_dev_open(struct inode *inode, struct file *file)
 {
+	struct virtz_vsock_file *vf;
+
+	vf = kzalloc(sizeof(*vf), GFP_KERNEL);
+	if (!vf)
+		return -ENOMEM;
+	file->private_data = vf;
 	virtz_handle_get(&virtz_vsock);
 	return 0;
 }
 
 static int virtz_vsock_dev_release(struct inode *inode, struct file *file)
 {
+	struct virtz_vsock_file *vf = file->private_data;
+
+	virtz_registry_file_release(vf);
+	kfree(vf);
 	virtz_handle_put(&virtz_vsock);
 	return 0;
 }
 
-static const struct file_operations virtz_vsock_dev_fops = {
+const struct file_operations virtz_vsock_dev_fops = {
 	.owner = THIS_MODULE,
 	.open = virtz_vsock_dev_open,
 	.release = virtz_vsock_dev_release,
@@ -60,9 +70,26 @@ static int virtz_vsock_set_log_level(struct sk_buff *skb, struct genl_info *info
 
 VIRTZ_DEFINE_COMMON_POLICY(virtz_log_policy);
 
+static const struct nla_policy virtz_env_new_policy[VIRTZ_A_ENV_LABEL + 1] = {
+	[VIRTZ_A_ENV_LABEL] = { .type = NLA_NUL_STRING,
+				.len = VIRTZ_LABEL_MAX - 1 },
+};
+
+static const struct nla_policy virtz_env_del_policy[VIRTZ_A_ENV_ID + 1] = {
+	[VIRTZ_A_ENV_ID] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy virtz_inst_new_policy[VIRTZ_A_DEV_FD + 1] = {
+	[VIRTZ_A_ENV_ID] = { .type = NLA_U32 },
+	[VIRTZ_A_INSTANCE_LABEL] = { .type = NLA_NUL_STRING,
+				     .len = VIRTZ_LABEL_MAX - 1 },
+	[VIRTZ_A_DEV_FD] = { .type = NLA_U32 },
+};
+
 /*
- * GET_INFO takes no attributes (with no policy the core rejects any it is
- * sent); SET_LOG_LEVEL changes module state and needs CAP_NET_ADMIN.
+ * GET_INFO and the ENV_GET dump take no attributes (with no policy the
+ * core rejects any it is sent) and are open to anyone; everything that
+ * changes state needs CAP_NET_ADMIN.
  */
 static const struct genl_ops virtz_ops[] = {
 	{
@@ -76,9 +103,34 @@ static const struct genl_ops virtz_ops[] = {
 		.maxattr = ARRAY_SIZE(virtz_log_policy) - 1,
 		.flags = GENL_ADMIN_PERM,
 	},
+	{
+		.cmd = VIRTZ_CMD_ENV_NEW,
+		.doit = virtz_registry_env_new,
+		.policy = virtz_env_new_policy,
+		.maxattr = ARRAY_SIZE(virtz_env_new_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VIRTZ_CMD_ENV_DEL,
+		.doit = virtz_registry_env_del,
+		.policy = virtz_env_del_policy,
+		.maxattr = ARRAY_SIZE(virtz_env_del_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VIRTZ_CMD_ENV_GET,
+		.dumpit = virtz_registry_env_dump,
+	},
+	{
+		.cmd = VIRTZ_CMD_INSTANCE_NEW,
+		.doit = virtz_registry_instance_new,
+		.policy = virtz_inst_new_policy,
+		.maxattr = ARRAY_SIZE(virtz_inst_new_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
 };
 
-static struct genl_family virtz_family __ro_after_init = {
+struct genl_family virtz_family __ro_after_init = {
 	.name = VIRTZ_GENL_NAME,
 	.version = VIRTZ_GENL_VERSION,
 	.maxattr = VIRTZ_A_MAX,
@@ -96,6 +148,7 @@ static int __init virtz_vsock_init(void)
 static void __exit virtz_vsock_exit(void)
 {
 	virtz_module_unregister(&virtz_vsock, &virtz_vsock_dev_misc);
+	virtz_registry_exit();
 }
 
 module_init(virtz_vsock_init);

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtzd end to end, in the test VM (nested KVM): boots Debian's stock
+# 6.12 kernel with the busybox initramfs of selftests/guest/mkguest.sh,
+# and checks
+#   - bad input to launch: missing or garbage kernel, impossible memory
+#     and CPU counts, unknown environment: each a clear error;
+#   - the registry: three guests in two environments get distinct CIDs
+#     >= 3, `env list` shows each in its environment, kill -9 of a
+#     virtzd removes its entry, a non-empty environment cannot be
+#     deleted, unprivileged callers may list but not create;
+#   - the guest: serial round trip over Guest.GetSerial (SCM_RIGHTS),
+#     two vCPUs seen by the guest;
+#   - the control socket: every message type truncated, garbled,
+#     oversized, with bad magic/flags/length: each an error reply, and
+#     the guest still answers afterwards.
+# Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
+import array
+import glob
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+TOP = os.environ.get("VIRTZ_TOP") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "../.."))
+VIRTZCTL = os.environ.get("VIRTZCTL") or os.path.join(TOP, "build/virtzctl")
+VIRTZD = os.path.join(TOP, "build/virtzd")
+INITRD = os.path.join(TOP, "build/guest/initramfs.cpio")
+RUN_DIR = os.environ.get("VIRTZ_RUN_DIR", "/run/virtz")
+CMDLINE = "console=ttyS0 quiet reboot=k panic=-1"
+BOOT_TIMEOUT = 300
+
+MAGIC = 0x315a4356
+HDR = struct.Struct("=IHHII")
+T_INFO, T_SERIAL, T_STOP = 1, 2, 3
+T_BGET, T_BSET, T_BSTATS = 16, 17, 18
+ALL_TYPES = [T_INFO, T_SERIAL, T_STOP, T_BGET, T_BSET, T_BSTATS]
+PAYLOAD = {T_BSET: 4}
+
+results = []
+
+
+def tap(ok, name, why=""):
+    results.append((ok, name, why))
+    line = "%s %d - %s" % ("ok" if ok else "not ok", len(results), name)
+    if why and not ok:
+        line += "  # " + why
+    print(line, flush=True)
+    return ok
+
+
+def virtzctl(*args, user=None):
+    p = subprocess.run([VIRTZCTL] + list(args), capture_output=True,
+                       text=True, timeout=120, user=user)
+    return p.returncode, p.stdout, p.stderr
+
+
+def env_list():
+    rc, out, err = virtzctl("-j", "env", "list")
+    if rc:
+        raise RuntimeError("env list: " + err)
+    return json.loads(out)
+
+
+def cids_of(envs, env_id):
+    for e in envs:
+        if e["id"] == env_id:
+            return {i["cid"]: i for i in e["instances"]}
+    return None
+
+
+def ctl_connect(cid):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(30)
+    s.connect(os.path.join(RUN_DIR, "guest-%d.sock" % cid))
+    return s
+
+
+def ctl_raw(s, data):
+    """Sends one datagram, returns (type, seq, error, data, fds)."""
+    s.send(data)
+    fds = array.array("i")
+    msg, anc, flags, _ = s.recvmsg(2048, socket.CMSG_SPACE(4 * 4))
+    for level, typ, cdata in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(cdata[:len(cdata) - len(cdata) % 4])
+    magic, typ, rflags, seq, ln = HDR.unpack_from(msg)
+    assert magic == MAGIC and rflags == 1 and ln == len(msg) - HDR.size
+    err = struct.unpack_from("=i", msg, HDR.size)[0]
+    return typ, seq, err, msg[HDR.size + 4:], list(fds)
+
+
+def ctl_call(s, typ, payload=b"", seq=7):
+    return ctl_raw(s, HDR.pack(MAGIC, typ, 0, seq, len(payload)) + payload)
+
+
+class Serial:
+    def __init__(self, cid):
+        s = ctl_connect(cid)
+        _, _, err, _, fds = ctl_call(s, T_SERIAL)
+        s.close()
+        if err or len(fds) != 1:
+            raise RuntimeError("GetSerial failed: %d" % err)
+        self.sock = socket.socket(fileno=fds[0])
+        self.buf = b""
+
+    def expect(self, needle, timeout):
+        end = time.time() + timeout
+        while needle.encode() not in self.buf:
+            left = end - time.time()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(4096)
+            except socket.timeout:
+                return None
+            if not d:
+                return None
+            self.buf += d
+        i = self.buf.index(needle.encode())
+        line_end = self.buf.find(b"\n", i)
+        if line_end < 0:
+            line_end = len(self.buf)
+        found = self.buf[i:line_end].decode(errors="replace")
+        self.buf = self.buf[line_end:]
+        return found
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+
+def kernel_path():
+    ks = sorted(glob.glob("/boot/vmlinuz-6.12*-amd64"))
+    return ks[-1] if ks else None
+
+
+def launch(env, label=None, url=None, cpus=1, mem=128, kernel=None, extra=()):
+    args = ["-j", "guest", "launch", "--env", str(env), "--kernel",
+            kernel or KERNEL, "--initrd", INITRD, "--cmdline", CMDLINE,
+            "--memory", str(mem), "--cpus", str(cpus)] + list(extra)
+    if label:
+        args += ["--label", label]
+    if url:
+        args += ["--url", url]
+    rc, out, err = virtzctl(*args)
+    if rc:
+        return None, err.strip()
+    return json.loads(out)["cid"], ""
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_gone(pid, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if not pid_alive(pid):
+            return True
+        # Our grandchild's zombie is reaped by init; poll /proc too.
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().split()[2] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    global KERNEL
+    print("TAP version 13", flush=True)
+    KERNEL = kernel_path()
+    subprocess.run(["modprobe", "kvm_amd"], capture_output=True)
+    subprocess.run(["modprobe", "kvm_intel"], capture_output=True)
+    if not KERNEL or not os.path.exists("/dev/kvm") or \
+            not os.path.exists("/dev/virtz-vsock"):
+        print("1..0 # SKIP needs /dev/kvm, /dev/virtz-vsock and a 6.12 kernel")
+        return 0
+    subprocess.run([os.path.join(TOP, "selftests/guest/mkguest.sh"), INITRD],
+                   check=True)
+    os.makedirs(RUN_DIR, exist_ok=True)
+
+    rc, out, err = virtzctl("env", "create", "alpha")
+    env1 = int(out) if rc == 0 else 0
+    rc2, out, err2 = virtzctl("-j", "env", "create", "beta")
+    env2 = json.loads(out)["id"] if rc2 == 0 else 0
+    tap(env1 > 0 and env2 > 0 and env1 != env2,
+        "env create returns distinct ids", err + err2)
+
+    # --- bad input: nothing is registered, a clear message each time ---
+    garbage = "/tmp/virtzd-garbage-kernel"
+    with open(garbage, "wb") as f:
+        f.write(os.urandom(256 * 1024))
+    bad = [
+        ("missing kernel", {"kernel": "/nonexistent/vmlinuz"},
+         "cannot open /nonexistent/vmlinuz"),
+        ("garbage kernel", {"kernel": garbage}, "not a bzImage"),
+        ("impossible memory size", {"mem": 100000000}, "must be 32 to"),
+        ("memory too small for the kernel", {"mem": 40}, "to decompress"),
+        ("too many cpus", {"cpus": 99}, "--cpus 99"),
+        ("unknown environment", {"env": 999999}, "no environment with id 999999"),
+    ]
+    before = env_list()
+    for name, kw, want in bad:
+        env = kw.pop("env", env1)
+        cid, err = launch(env, **kw)
+        tap(cid is None and want in err, "launch refuses " + name,
+            "cid %s, stderr %r" % (cid, err))
+    tap(env_list() == before, "refused launches leave no registry entry")
+
+    # --- three guests in two environments ---
+    a, err_a = launch(env1, url="fuchsia-pkg://virtz/guest-a", cpus=2)
+    b, err_b = launch(env1, label="guest-b")
+    c, err_c = launch(env2, label="guest-c")
+    cids = [x for x in (a, b, c) if x]
+    tap(len(cids) == 3 and len(set(cids)) == 3 and min(cids) >= 3,
+        "three launches get distinct CIDs >= 3",
+        "cids %s %s %s %s" % (cids, err_a, err_b, err_c))
+    if len(cids) != 3:
+        print("Bail out! guests did not launch")
+        return 1
+    envs = env_list()
+    in1, in2 = cids_of(envs, env1), cids_of(envs, env2)
+    tap(set(in1) == {a, b} and set(in2) == {c},
+        "env list shows each guest in its environment", json.dumps(envs))
+    tap(in1[a]["label"] == "fuchsia-pkg://virtz/guest-a" and
+        in1[b]["label"] == "guest-b" and in2[c]["label"] == "guest-c",
+        "instance label is the LaunchInfo label, else the url")
+    pid_b = in1[b]["pid"]
+
+    rc, out, _ = virtzctl("-j", "guest", "list")
+    listed = {g["cid"]: g["env"] for g in json.loads(out)} if rc == 0 else {}
+    tap(listed == {a: env1, b: env1, c: env2}, "guest list -j", out)
+
+    rc, out, err = virtzctl("env", "list", user=65534)
+    rc2, _, err2 = virtzctl("env", "create", "nope", user=65534)
+    tap(rc == 0 and ("cid %d" % a) in out and rc2 != 0 and
+        "Operation not permitted" in err2,
+        "unprivileged may list but not create", out + err + err2)
+
+    # --- the guest: serial round trip and SMP ---
+    ser = Serial(a)
+    t0 = time.time()
+    ready = ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT)
+    tap(ready is not None, "guest boots to the init marker (%.0f s)" %
+        (time.time() - t0), repr(ser.buf[-300:]))
+    tap(ready is not None and "cpus=2" in ready,
+        "guest with --cpus 2 counts 2 CPUs", repr(ready))
+    time.sleep(1)
+    ser.send("echo ROUND$((6*7))TRIP; nproc\n")
+    got = ser.expect("ROUND42TRIP", 60)
+    nproc = ser.expect("2", 30) if got else None
+    tap(got is not None, "a command sent over GetSerial runs in the guest",
+        repr(ser.buf[-300:]))
+    tap(nproc is not None, "nproc in the guest says 2")
+
+    rc, out, _ = virtzctl("-j", "guest", "info", str(a))
+    info = json.loads(out) if rc == 0 else {}
+    tap(info.get("cid") == a and info.get("cpus") == 2 and
+        info.get("memory_bytes") == 128 << 20 and info.get("env") == env1,
+        "guest info over the control socket", out)
+
+    # --- control socket validation: each type, each way of being wrong ---
+    s = ctl_connect(a)
+    failures = []
+    for t in ALL_TYPES:
+        good_len = PAYLOAD.get(t, 0)
+        cases = {
+            "truncated header": HDR.pack(MAGIC, t, 0, 1, good_len)[:7],
+            "bad magic": HDR.pack(0xdeadbeef, t, 0, 1, good_len) + b"\0" * good_len,
+            "flags set": HDR.pack(MAGIC, t, 0x80, 1, good_len) + b"\0" * good_len,
+            "length field too big": HDR.pack(MAGIC, t, 0, 1, good_len + 8) + b"\0" * good_len,
+            "truncated payload": HDR.pack(MAGIC, t, 0, 1, good_len + 4) + b"\0" * (good_len + 2),
+            "wrong payload size": HDR.pack(MAGIC, t, 0, 1, good_len + 4) + b"\0" * (good_len + 4),
+            "oversized": HDR.pack(MAGIC, t, 0, 1, 4000) + b"\xff" * 4000,
+            "garbage": os.urandom(37),
+        }
+        if good_len:
+            cases["short payload"] = HDR.pack(MAGIC, t, 0, 1, good_len - 2) + b"\0" * (good_len - 2)
+        for what, data in cases.items():
+            typ, seq, err, text, fds = ctl_raw(s, data)
+            for fd in fds:
+                os.close(fd)
+            text = text.rstrip(b"\0").decode(errors="replace")
+            if err >= 0 or not text or fds:
+                failures.append("type %d %s: err %d %r" % (t, what, err, text))
+    tap(not failures, "every malformed control message gets an error reply "
+        "with a message", "; ".join(failures[:4]))
+    typ, seq, err, text, _ = ctl_call(s, 999)
+    tap(err == -95 and b"unknown message type 999" in text,
+        "unknown type: EOPNOTSUPP", repr(text))
+    _, _, err, data, _ = ctl_call(s, T_INFO)
+    s.close()
+    ser.send("echo STILL$((1+1))ALIVE\n")
+    tap(err == 0 and struct.unpack_from("=I", data)[0] == a and
+        ser.expect("STILL2ALIVE", 60) is not None,
+        "after the bad messages the guest still runs and answers")
+
+    # --- kill -9 leaves nothing stale; deleting non-empty envs fails ---
+    os.kill(pid_b, signal.SIGKILL)
+    gone = wait_gone(pid_b)
+    time.sleep(0.5)
+    in1 = cids_of(env_list(), env1)
+    tap(gone and set(in1) == {a}, "kill -9 of a virtzd removes its entry",
+        json.dumps(in1))
+
+    rc, _, err = virtzctl("env", "delete", str(env2))
+    tap(rc != 0 and "still has 1 instance" in err,
+        "an environment with instances cannot be deleted", err)
+    pid_c = cids_of(env_list(), env2)[c]["pid"]
+    rc, _, err = virtzctl("guest", "stop", str(c))
+    tap(rc == 0 and wait_gone(pid_c), "guest stop ends its virtzd", err)
+    time.sleep(0.5)
+    rc, _, err = virtzctl("env", "delete", str(env2))
+    tap(rc == 0 and cids_of(env_list(), env2) is None,
+        "the emptied environment deletes", err)
+
+    pid_a = cids_of(env_list(), env1)[a]["pid"]
+    virtzctl("guest", "stop", str(a))
+    wait_gone(pid_a)
+    time.sleep(0.5)
+    rc, _, err = virtzctl("env", "delete", str(env1))
+    tap(rc == 0 and not os.path.exists(os.path.join(RUN_DIR, "guest-%d.sock" % a)),
+        "stopping the last guest removes its socket; env deletes", err)
+
+    print("1..%d" % len(results))
+    return 0 if all(r[0] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

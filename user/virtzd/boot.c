@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Linux x86 64-bit boot protocol (Documentation/arch/x86/boot.rst), no
+ * firmware: the protected-mode part of a bzImage goes to 1 MiB, the setup
+ * header is copied into a zero page with our e820 map, command line and
+ * initrd, and the BSP starts in long mode at the 64-bit entry point
+ * (load address + 0x200) with %rsi pointing at the zero page, on
+ * identity-mapped page tables covering the low 4 GiB.
+ *
+ * Every field read from the image is checked: a truncated or foreign file
+ * is refused with a message, never trusted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+/* Offsets into struct boot_params / setup_header (boot.rst). */
+#define BP_E820_ENTRIES		0x1e8
+#define BP_SETUP_SECTS		0x1f1
+#define BP_VID_MODE		0x1fa
+#define BP_BOOT_FLAG		0x1fe
+#define BP_HEADER		0x202
+#define BP_VERSION		0x206
+#define BP_TYPE_OF_LOADER	0x210
+#define BP_LOADFLAGS		0x211
+#define BP_RAMDISK_IMAGE	0x218
+#define BP_RAMDISK_SIZE		0x21c
+#define BP_HEAP_END_PTR		0x224
+#define BP_CMD_LINE_PTR		0x228
+#define BP_INITRD_ADDR_MAX	0x22c
+#define BP_KERNEL_ALIGNMENT	0x230
+#define BP_RELOCATABLE		0x234
+#define BP_XLOADFLAGS		0x236
+#define BP_CMDLINE_SIZE		0x238
+#define BP_PREF_ADDRESS		0x258
+#define BP_INIT_SIZE		0x260
+#define BP_E820_TABLE		0x2d0
+#define BP_E820_MAX		128
+
+#define LOADED_HIGH		0x01
+#define CAN_USE_HEAP		0x80
+#define XLF_KERNEL_64		0x01
+#define E820_RAM		1
+#define E820_RESERVED		2
+
+/* The decompressor moves itself above this; initrd goes beyond it. */
+#define KERNEL_RELOC_MIN	0x1000000ULL
+
+static int fail(char *err, size_t len, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, v);
+	wr16(p + 2, v >> 16);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	wr32(p, v);
+	wr32(p + 4, v >> 32);
+}
+
+/* Reads a whole regular file into malloc'ed memory, at most @max bytes. */
+static int slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len,
+		 char *err, size_t errlen)
+{
+	struct stat st;
+	size_t got = 0;
+	uint8_t *b;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "cannot open %s: %s", path,
+			    strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return fail(err, errlen, -EFBIG,
+			    "%s: %lld bytes do not fit in guest memory", path,
+			    (long long)st.st_size);
+	}
+	b = malloc(st.st_size ? st.st_size : 1);
+	if (!b) {
+		close(fd);
+		return fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, st.st_size - got);
+
+		if (n <= 0) {
+			free(b);
+			close(fd);
+			return fail(err, errlen, -EIO, "%s: short read", path);
+		}
+		got += n;
+	}
+	close(fd);
+	*buf = b;
+	*len = got;
+	return 0;
+}
+
+static void e820_add(uint8_t *zp, uint64_t addr, uint64_t size, uint32_t type)
+{
+	uint8_t n = zp[BP_E820_ENTRIES];
+	uint8_t *e = zp + BP_E820_TABLE + 20 * n;
+
+	wr64(e, addr);
+	wr64(e + 8, size);
+	wr32(e + 16, type);
+	zp[BP_E820_ENTRIES] = n + 1;
+}
+
+static void setup_page_tables(struct vm *vm)
+{
+	uint64_t *pml4 = gpa_ptr(vm, GPA_PML4, 4096);
+	uint64_t *pdpt = gpa_ptr(vm, GPA_PDPT, 4096);
+	uint64_t *pd = gpa_ptr(vm, GPA_PD, 4 * 4096);
+	int i;
+
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = GPA_PDPT | 0x3;			/* present, writable */
+	for (i = 0; i < 4; i++)
+		pdpt[i] = (GPA_PD + i * 4096ULL) | 0x3;
+	for (i = 0; i < 4 * 512; i++)
+		pd[i] = ((uint64_t)i << 21) | 0x83;	/* 2 MiB pages */
+}
+
+static void setup_gdt(struct vm *vm)
+{
+	uint64_t *gdt = gpa_ptr(vm, GPA_GDT, 4 * 8);
+
+	gdt[0] = 0;
+	gdt[1] = 0;
+	gdt[2] = 0x00af9b000000ffffULL;	/* __BOOT_CS: 64-bit code */
+	gdt[3] = 0x00cf93000000ffffULL;	/* __BOOT_DS: flat data */
+}
+
+int boot_load(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	uint8_t *img = NULL, *rd = NULL, *zp;
+	size_t img_len, rd_len = 0, setup_len, kern_len, hdr_end, cl_len;
+	uint64_t kern_end, initrd_max, rd_addr;
+	uint32_t init_size, cl_max;
+	uint16_t version;
+	int setup_sects, ret;
+	const char *cmdline = cfg->cmdline ? cfg->cmdline : "";
+
+	ret = slurp(cfg->kernel, vm->mem_size, &img, &img_len, err, errlen);
+	if (ret)
+		return ret;
+
+	ret = -ENOEXEC;
+	if (img_len < 1024 || rd32(img + BP_HEADER) != 0x53726448 /* "HdrS" */ ||
+	    rd16(img + BP_BOOT_FLAG) != 0xaa55) {
+		fail(err, errlen, ret, "%s: not a bzImage (no boot protocol header)",
+		     cfg->kernel);
+		goto out;
+	}
+	version = rd16(img + BP_VERSION);
+	if (version < 0x020c || !(rd16(img + BP_XLOADFLAGS) & XLF_KERNEL_64)) {
+		fail(err, errlen, ret,
+		     "%s: boot protocol %u.%02u without a 64-bit entry point (need 2.12+)",
+		     cfg->kernel, version >> 8, version & 0xff);
+		goto out;
+	}
+	setup_sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
+	setup_len = (size_t)(setup_sects + 1) * 512;
+	hdr_end = 0x202 + img[0x201];
+	if (setup_len >= img_len || hdr_end > setup_len || hdr_end > 4096) {
+		fail(err, errlen, ret, "%s: truncated bzImage", cfg->kernel);
+		goto out;
+	}
+	kern_len = img_len - setup_len;
+	init_size = rd32(img + BP_INIT_SIZE);
+	kern_end = KERNEL_RELOC_MIN + (init_size > kern_len ? init_size : kern_len);
+	if (kern_end + (1 << 20) > vm->mem_size) {
+		fail(err, errlen, -E2BIG,
+		     "%s needs %llu MiB to decompress; the guest has %llu MiB",
+		     cfg->kernel, (unsigned long long)(kern_end >> 20) + 1,
+		     (unsigned long long)cfg->mem_mib);
+		ret = -E2BIG;
+		goto out;
+	}
+	memcpy(gpa_ptr(vm, GPA_KERNEL, kern_len), img + setup_len, kern_len);
+
+	/* The zero page: the image's setup header, then our fields. */
+	zp = gpa_ptr(vm, GPA_ZERO_PAGE, 4096);
+	if (!zp) {
+		fail(err, errlen, ret, "guest memory too small for the zero page");
+		goto out;
+	}
+	memset(zp, 0, 4096);
+	memcpy(zp + BP_SETUP_SECTS, img + BP_SETUP_SECTS, hdr_end - BP_SETUP_SECTS);
+	wr16(zp + BP_VID_MODE, 0xffff);
+	zp[BP_TYPE_OF_LOADER] = 0xff;
+	zp[BP_LOADFLAGS] |= LOADED_HIGH | CAN_USE_HEAP;
+	wr16(zp + BP_HEAP_END_PTR, 0xfe00);
+
+	cl_max = rd32(img + BP_CMDLINE_SIZE);
+	if (!cl_max || cl_max > CMDLINE_MAX - 1)
+		cl_max = CMDLINE_MAX - 1;
+	cl_len = strlen(cmdline);
+	if (cl_len > cl_max) {
+		ret = -E2BIG;
+		fail(err, errlen, ret, "command line of %zu bytes; the kernel takes %u",
+		     cl_len, cl_max);
+		goto out;
+	}
+	memset(gpa_ptr(vm, GPA_CMDLINE, CMDLINE_MAX), 0, CMDLINE_MAX);
+	memcpy(gpa_ptr(vm, GPA_CMDLINE, cl_len), cmdline, cl_len);
+	wr32(zp + BP_CMD_LINE_PTR, GPA_CMDLINE);
+
+	if (cfg->initrd) {
+		ret = slurp(cfg->initrd, vm->mem_size, &rd, &rd_len, err, errlen);
+		if (ret)
+			goto out;
+		initrd_max = rd32(img + BP_INITRD_ADDR_MAX);
+		if (initrd_max + 1 > vm->mem_size)
+			initrd_max = vm->mem_size - 1;
+		rd_addr = ((initrd_max + 1) - rd_len) & ~0xfffULL;
+		if (rd_len > initrd_max || rd_addr < kern_end) {
+			ret = -E2BIG;
+			fail(err, errlen, ret,
+			     "initrd %s (%zu KiB) does not fit beside the kernel in %llu MiB",
+			     cfg->initrd, rd_len >> 10,
+			     (unsigned long long)cfg->mem_mib);
+			goto out;
+		}
+		memcpy(gpa_ptr(vm, rd_addr, rd_len), rd, rd_len);
+		wr32(zp + BP_RAMDISK_IMAGE, rd_addr);
+		wr32(zp + BP_RAMDISK_SIZE, rd_len);
+	}
+
+	e820_add(zp, 0, GPA_EBDA, E820_RAM);
+	e820_add(zp, GPA_EBDA, GPA_KERNEL - GPA_EBDA, E820_RESERVED);
+	e820_add(zp, GPA_KERNEL, vm->mem_size - GPA_KERNEL, E820_RAM);
+
+	setup_page_tables(vm);
+	setup_gdt(vm);
+	ret = 0;
+out:
+	free(rd);
+	free(img);
+	return ret;
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->g = 1;
+	s->l = code64;
+	s->db = !code64;
+}
+
+int boot_setup_bsp(struct vm *vm, struct vcpu *cpu)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	if (ioctl(cpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	seg(&sregs.cs, 0x10, 0xb, true);
+	seg(&sregs.ds, 0x18, 0x3, false);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.gdt.base = GPA_GDT;
+	sregs.gdt.limit = 4 * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.tr.type = 0xb;		/* busy 64-bit TSS, as VMX wants one */
+	sregs.tr.present = 1;
+	sregs.tr.limit = 0x67;
+	sregs.tr.selector = 0;
+	sregs.ldt.type = 0x2;
+	sregs.ldt.present = 1;
+	sregs.cr3 = GPA_PML4;
+	sregs.cr4 = 0x20;		/* PAE */
+	sregs.cr0 = 0x80000011;		/* PG | ET | PE */
+	sregs.efer = 0x500;		/* LMA | LME */
+	if (ioctl(cpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 0x2;
+	regs.rip = GPA_KERNEL + 0x200;
+	regs.rsi = GPA_ZERO_PAGE;
+	if (ioctl(cpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The KVM machine: guest RAM as a memfd, the in-kernel irqchip and PIT,
+ * vCPUs with their CPUID, and the vCPU threads that dispatch port I/O to
+ * the devices registered with vm_add_pio().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+#define VM_TSS_ADDR	0xfffbd000ULL
+#define VM_IDMAP_ADDR	0xfffbc000ULL
+
+static int set_err(char *err, size_t len, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_err(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
+{
+	struct kvm_cpuid2 *cpuid;
+	unsigned int i, n = 128;
+	int ret;
+
+	for (;;) {
+		cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
+		if (!cpuid)
+			return -ENOMEM;
+		cpuid->nent = n;
+		if (!ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
+			break;
+		ret = -errno;
+		free(cpuid);
+		if (ret != -E2BIG || n >= 4096)
+			return ret;
+		n *= 2;
+	}
+
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			/* Initial APIC id and logical processor count. */
+			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)cpu->id << 24) |
+				 ((uint32_t)vm->ncpus << 16);
+			/* Hypervisor present: the kernel then looks for kvmclock. */
+			e->ecx |= 1U << 31;
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = cpu->id;	/* x2APIC id */
+			break;
+		}
+	}
+	ret = ioctl(cpu->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
+	free(cpuid);
+	return ret;
+}
+
+static int create_vcpu(struct vm *vm, int id)
+{
+	struct vcpu *cpu = &vm->cpus[id];
+	int ret;
+
+	cpu->vm = vm;
+	cpu->id = id;
+	cpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	if (cpu->fd < 0)
+		return -errno;
+	cpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			cpu->fd, 0);
+	if (cpu->run == MAP_FAILED) {
+		ret = -errno;
+		cpu->run = NULL;
+		return ret;
+	}
+	return setup_cpuid(vm, cpu);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
+	      size_t errlen)
+{
+	struct kvm_userspace_memory_region region;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int i, ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->stop_efd = -1;
+	for (i = 0; i < VM_MAX_CPUS; i++)
+		vm->cpus[i].fd = -1;
+
+	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
+		return set_err(err, errlen, -EINVAL,
+			       "--cpus %d: must be 1 to %d", cfg->cpus,
+			       VM_MAX_CPUS);
+	if (cfg->mem_mib < VM_MIN_MEM_MIB || cfg->mem_mib > VM_MAX_MEM_MIB)
+		return set_err(err, errlen, -EINVAL,
+			       "--memory %llu MiB: must be %d to %d MiB",
+			       (unsigned long long)cfg->mem_mib,
+			       VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+	vm->ncpus = cfg->cpus;
+	vm->mem_size = cfg->mem_mib << 20;
+
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return set_err(err, errlen, -errno, "eventfd: %s",
+			       strerror(errno));
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return set_err(err, errlen, -errno, "cannot open /dev/kvm: %s",
+			       strerror(errno));
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		return set_err(err, errlen, -EINVAL, "unsupported KVM API version");
+	ret = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ret <= 0)
+		return set_err(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
+	vm->run_size = ret;
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return set_err(err, errlen, -errno, "KVM_CREATE_VM: %s",
+			       strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
+		return set_err(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s",
+			       strerror(errno));
+	{
+		uint64_t idmap = VM_IDMAP_ADDR;
+
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+			return set_err(err, errlen, -errno,
+				       "KVM_SET_IDENTITY_MAP_ADDR: %s",
+				       strerror(errno));
+	}
+
+	/*
+	 * Guest RAM is a memfd so that it can be shared (block sessions,
+	 * kernel backends) and so that balloon pages can be punched out.
+	 */
+	vm->mem_fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC);
+	if (vm->mem_fd < 0)
+		return set_err(err, errlen, -errno, "memfd_create: %s",
+			       strerror(errno));
+	if (ftruncate(vm->mem_fd, vm->mem_size) < 0)
+		return set_err(err, errlen, -errno,
+			       "cannot size guest RAM to %llu MiB: %s",
+			       (unsigned long long)cfg->mem_mib, strerror(errno));
+	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
+	if (vm->mem == MAP_FAILED) {
+		vm->mem = NULL;
+		return set_err(err, errlen, -errno,
+			       "cannot map %llu MiB of guest RAM: %s",
+			       (unsigned long long)cfg->mem_mib, strerror(errno));
+	}
+	madvise(vm->mem, vm->mem_size, MADV_MERGEABLE);
+
+	region = (struct kvm_userspace_memory_region) {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = vm->mem_size,
+		.userspace_addr = (uintptr_t)vm->mem,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return set_err(err, errlen, -errno,
+			       "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return set_err(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s",
+			       strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return set_err(err, errlen, -errno, "KVM_CREATE_PIT2: %s",
+			       strerror(errno));
+
+	for (i = 0; i < vm->ncpus; i++) {
+		ret = create_vcpu(vm, i);
+		if (ret)
+			return set_err(err, errlen, ret, "vCPU %d: %s", i,
+				       strerror(-ret));
+	}
+	return 0;
+}
+
+int vm_add_pio(struct vm *vm, const struct pio_dev *dev)
+{
+	if (vm->npio >= VM_MAX_PIO)
+		return -ENOSPC;
+	vm->pio[vm->npio++] = *dev;
+	return 0;
+}
+
+void vm_irq_line(struct vm *vm, int gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+void vm_stop(struct vm *vm, int code)
+{
+	uint64_t one = 1;
+	int i;
+
+	if (__sync_bool_compare_and_swap(&vm->stopping, 0, 1)) {
+		vm->exit_code = code;
+		if (write(vm->stop_efd, &one, sizeof(one)) < 0) {
+			/* The counter cannot overflow from one write. */
+		}
+	}
+	/*
+	 * Kick vCPUs out of KVM_RUN; immediate_exit covers a vCPU that is
+	 * between its ->stopping check and its next KVM_RUN.
+	 */
+	for (i = 0; i < vm->ncpus; i++) {
+		if (vm->cpus[i].run)
+			vm->cpus[i].run->immediate_exit = 1;
+		if (vm->cpus[i].thread && !pthread_equal(vm->cpus[i].thread,
+							 pthread_self()))
+			pthread_kill(vm->cpus[i].thread, SIGUSR1);
+	}
+}
+
+static void handle_pio(struct vm *vm, struct kvm_run *run)
+{
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint32_t n;
+	int i;
+
+	/*
+	 * Bounds of data_offset/count come from KVM, not from the guest;
+	 * still refuse anything that would run past the shared page.
+	 */
+	if (run->io.size != 1 && run->io.size != 2 && run->io.size != 4)
+		return;
+	if ((uint64_t)run->io.data_offset +
+	    (uint64_t)run->io.count * run->io.size > vm->run_size)
+		return;
+
+	for (n = 0; n < run->io.count; n++, data += run->io.size) {
+		for (i = 0; i < vm->npio; i++) {
+			struct pio_dev *d = &vm->pio[i];
+
+			if (run->io.port >= d->base &&
+			    run->io.port < d->base + d->len) {
+				d->io(vm, d->opaque, run->io.port, write, data,
+				      run->io.size);
+				break;
+			}
+		}
+		if (i == vm->npio && !write)
+			memset(data, 0xff, run->io.size);	/* no device */
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *cpu = arg;
+	struct vm *vm = cpu->vm;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!vm->stopping) {
+		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			fprintf(stderr, "virtzd: vCPU %d: KVM_RUN: %s\n",
+				cpu->id, strerror(errno));
+			vm_stop(vm, 1);
+			break;
+		}
+		switch (cpu->run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_pio(vm, cpu->run);
+			break;
+		case KVM_EXIT_MMIO:
+			/* Nothing is mapped there: reads see all ones. */
+			if (!cpu->run->mmio.is_write)
+				memset(cpu->run->mmio.data, 0xff,
+				       sizeof(cpu->run->mmio.data));
+			break;
+		case KVM_EXIT_HLT:
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			/* Triple fault: how a guest without ACPI reboots. */
+			vm_stop(vm, 0);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			vm_stop(vm, 0);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+		case KVM_EXIT_INTERNAL_ERROR:
+		default: {
+			struct kvm_regs regs = { 0 };
+
+			ioctl(cpu->fd, KVM_GET_REGS, &regs);
+			fprintf(stderr,
+				"virtzd: vCPU %d: unexpected exit %u (suberror %u) at rip %#llx\n",
+				cpu->id, cpu->run->exit_reason,
+				cpu->run->exit_reason == KVM_EXIT_INTERNAL_ERROR ?
+				cpu->run->internal.suberror : 0,
+				(unsigned long long)regs.rip);
+
+			vm_stop(vm, 1);
+			break;
+		}
+		}
+	}
+	return NULL;
+}
+
+static void sigusr1(int sig)
+{
+}
+
+int vm_start(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = sigusr1 };
+	sigset_t set, old;
+	int i, ret;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	/* vCPU threads unblock SIGUSR1 themselves; everyone else keeps it off. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+
+	ret = boot_setup_bsp(vm, &vm->cpus[0]);
+	if (ret)
+		return ret;
+	for (i = 0; i < vm->ncpus; i++) {
+		ret = pthread_create(&vm->cpus[i].thread, NULL, vcpu_thread,
+				     &vm->cpus[i]);
+		if (ret) {
+			vm->cpus[i].thread = 0;
+			vm_stop(vm, 1);
+			return -ret;
+		}
+	}
+	return 0;
+}
+
+void vm_join(struct vm *vm)
+{
+	int i;
+
+	for (i = 0; i < vm->ncpus; i++)
+		if (vm->cpus[i].thread)
+			pthread_join(vm->cpus[i].thread, NULL);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	int i;
+
+	for (i = vm->ncpus - 1; i >= 0; i--) {
+		if (vm->cpus[i].run)
+			munmap(vm->cpus[i].run, vm->run_size);
+		if (vm->cpus[i].fd >= 0)
+			close(vm->cpus[i].fd);
+	}
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->mem)
+		munmap(vm->mem, vm->mem_size);
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtzd internals: one struct vm per process, the boot loader, the
+ * machine description (MP table), the port-I/O bus and the devices on it.
+ *
+ * Threads: one per vCPU (KVM_RUN and the device exits it causes) and the
+ * main thread (control socket, serial clients).  Device state touched by
+ * both is protected by the device's own mutex, documented at its struct.
+ */
+#ifndef VIRTZD_VM_H
+#define VIRTZD_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#define VM_MAX_CPUS		16
+#define VM_MIN_MEM_MIB		32
+/* Below the 32-bit PCI/IOAPIC hole: keeps the e820 map one RAM range. */
+#define VM_MAX_MEM_MIB		3072
+
+struct vm;
+
+/* A port-I/O handler: @data holds @size bytes (1, 2 or 4). */
+struct pio_dev {
+	uint16_t base, len;
+	void (*io)(struct vm *vm, void *opaque, uint16_t port, bool write,
+		   uint8_t *data, int size);
+	void *opaque;
+};
+
+#define VM_MAX_PIO 8
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	uint64_t mem_mib;
+	int cpus;
+	bool console;		/* copy guest serial output to stdout */
+};
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+
+struct serial;
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;
+
+	int mem_fd;		/* the guest RAM memfd */
+	uint8_t *mem;		/* its mapping, cfg.mem_mib MiB */
+	uint64_t mem_size;
+
+	int ncpus;
+	struct vcpu cpus[VM_MAX_CPUS];
+
+	struct pio_dev pio[VM_MAX_PIO];
+	int npio;
+
+	struct serial *serial;
+
+	/* Written once by whoever stops the machine; vCPU threads poll it. */
+	volatile int stopping;
+	int exit_code;
+	int stop_efd;		/* eventfd: the main loop wakes on a stop */
+};
+
+/* Guest-physical layout of the boot structures. */
+#define GPA_GDT		0x1000ULL
+#define GPA_PML4	0x2000ULL
+#define GPA_PDPT	0x3000ULL
+#define GPA_PD		0x4000ULL	/* 4 pages: 0..4 GiB in 2 MiB pages */
+#define GPA_ZERO_PAGE	0x8000ULL
+#define GPA_CMDLINE	0x20000ULL
+#define CMDLINE_MAX	4096
+#define GPA_EBDA	0x9fc00ULL
+#define GPA_MPTABLE	0xf0000ULL	/* in the BIOS area the kernel scans */
+#define GPA_KERNEL	0x100000ULL
+#define IOAPIC_ADDR	0xfec00000U
+#define LAPIC_ADDR	0xfee00000U
+
+/* Returns a pointer to guest memory [gpa, gpa+len) or NULL if outside. */
+static inline void *gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa > vm->mem_size || len > vm->mem_size - gpa)
+		return NULL;
+	return vm->mem + gpa;
+}
+
+/* kvm.c */
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
+	      size_t errlen);
+int vm_start(struct vm *vm);
+void vm_stop(struct vm *vm, int code);
+void vm_join(struct vm *vm);
+void vm_destroy(struct vm *vm);
+int vm_add_pio(struct vm *vm, const struct pio_dev *dev);
+void vm_irq_line(struct vm *vm, int gsi, int level);
+
+/* boot.c */
+int boot_load(struct vm *vm, char *err, size_t errlen);
+int boot_setup_bsp(struct vm *vm, struct vcpu *cpu);
+
+/* mptable.c */
+int mptable_write(struct vm *vm, char *err, size_t errlen);
+
+#endif
