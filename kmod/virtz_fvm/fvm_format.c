@@ -940,6 +940,11 @@ static int fvm_grow(struct fvm_meta *m, u64 dev_size, bool *grew)
 	return 0;
 }
 
+int fvm_meta_grow(struct fvm_meta *m, u64 dev_size, bool *grew)
+{
+	return fvm_grow(m, dev_size, grew);
+}
+
 int fvm_meta_load(struct fvm_meta *m, u64 dev_size, unsigned int *changed,
 		  const char **why)
 {

@@ -313,6 +313,14 @@ int fvm_meta_verify(const struct fvm_meta *m, const char **why);
 int fvm_meta_load(struct fvm_meta *m, u64 dev_size, unsigned int *changed,
 		  const char **why);
 
+/*
+ * Just the growth step of fvm_meta_load(): pslice_count grows to what
+ * dev_size holds, capped by the allocation table's capacity.  For a pool
+ * whose device grew while it was open (a table reload), where the other
+ * load rules must not run again.  *grew tells whether a commit is due.
+ */
+int fvm_meta_grow(struct fvm_meta *m, u64 dev_size, bool *grew);
+
 /* ---- Allocator (pure, in memory) ---------------------------------------- */
 
 /* First free pslice >= max(hint, 1), wrapping to 1; -ENOSPC if none. */
