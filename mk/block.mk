@@ -7,3 +7,6 @@ VZBLOCK_LIB := user/lib/vzblock.c
 
 VM_TESTS += block_session
 block_session_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
+
+VM_TESTS += block_order
+block_order_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
