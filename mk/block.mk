@@ -10,3 +10,6 @@ block_session_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
 
 VM_TESTS += block_order
 block_order_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
+
+VM_TESTS += block_zstd
+block_zstd_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)

@@ -12,8 +12,13 @@
  * Requests written to the session fd become bios at once, in the writer's
  * context; bio completions turn into responses that read() returns.  The
  * few steps that must sleep after a completion (the flush behind a
- * FORCE_ACCESS trim, releasing a VMO closed with CLOSE_VMO) run on
- * virtz_block_wq.
+ * FORCE_ACCESS trim, zstd decompression, releasing a VMO closed with
+ * CLOSE_VMO) run on virtz_block_wq.
+ *
+ * DECOMPRESS_WITH_ZSTD reads the request's device range into pages of
+ * its own, then decompresses total_compressed_bytes from byte
+ * compressed_prefix_bytes of it straight into the VMO (mapped with vmap),
+ * with the kernel's zstd library bounded by uncompressed_bytes.
  *
  * VMOs: every page of an attached VMO is referenced for as long as it is
  * attached - pinned with FOLL_LONGTERM for a range of the caller's memory,
@@ -38,10 +43,12 @@
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/virtz_block.h>
 #include <linux/virtz_fvm.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/zstd.h>
 
 #include "block.h"
 #include "virtz_fvm.h"
@@ -96,8 +103,15 @@ struct vblk_io {
 	struct vblk_tag tag;
 	atomic_t pending;	/* bios in flight, plus one while submitting */
 	int status;		/* first error, set with cmpxchg */
-	bool post_flush;	/* flush the device before answering */
+	bool deferred;		/* run @work before answering */
 	struct work_struct work;
+	/* DECOMPRESS_WITH_ZSTD: the compressed data as read, and its use. */
+	struct page **zpages;
+	unsigned int nr_zpages;
+	u64 zvmo_off;		/* bytes */
+	u32 zprefix;
+	u32 ztotal;
+	u32 zout;
 };
 
 /* A transaction group: GROUP_ITEM requests answered once, after LAST. */
@@ -380,6 +394,15 @@ static void vblk_finish_locked(struct vblk_session *s,
 
 static void vblk_close_work(struct work_struct *work);
 
+static void vblk_free_zpages(struct vblk_io *io)
+{
+	unsigned int i;
+
+	for (i = 0; i < io->nr_zpages; i++)
+		__free_page(io->zpages[i]);
+	kfree(io->zpages);
+}
+
 /* The last step of every accepted request; any context. */
 static void vblk_io_finish(struct vblk_io *io)
 {
@@ -392,6 +415,7 @@ static void vblk_io_finish(struct vblk_io *io)
 		queue_work(virtz_block_wq, &vmo->close_io->work);
 	vblk_finish_locked(s, &io->tag, io->status);
 	spin_unlock_irqrestore(&s->lock, flags);
+	vblk_free_zpages(io);
 	kfree(io);
 }
 
@@ -412,7 +436,7 @@ static void vblk_io_put(struct vblk_io *io)
 {
 	if (!atomic_dec_and_test(&io->pending))
 		return;
-	if (io->post_flush && !io->status)
+	if (io->deferred && !io->status)
 		queue_work(virtz_block_wq, &io->work);
 	else
 		vblk_io_finish(io);
@@ -453,9 +477,12 @@ static int vblk_dev_range(struct vblk_session *s,
 	return 0;
 }
 
-/* Takes @req's VMO for @io, checking the range and the direction. */
+/*
+ * Takes @req's VMO for @io, checking that @blocks from vmo_offset fit and
+ * the direction.
+ */
 static int vblk_get_vmo(struct vblk_session *s, struct vblk_io *io,
-			const struct virtz_block_fifo_request *req)
+			const struct virtz_block_fifo_request *req, u64 blocks)
 {
 	struct vblk_vmo *vmo = NULL;
 	u64 vmo_blocks;
@@ -470,7 +497,7 @@ static int vblk_get_vmo(struct vblk_session *s, struct vblk_io *io,
 	}
 	vmo_blocks = ((u64)vmo->nr_pages << PAGE_SHIFT) >> s->block_shift;
 	if (req->vmo_offset > vmo_blocks ||
-	    req->length > vmo_blocks - req->vmo_offset) {
+	    blocks > vmo_blocks - req->vmo_offset) {
 		err = -ERANGE;
 		goto out;
 	}
@@ -485,14 +512,43 @@ out:
 	return err;
 }
 
+/* Bios for @bytes of @pages from byte @off, at @sector. */
+static void vblk_submit_pages(struct vblk_session *s, struct vblk_io *io,
+			      struct page **pages, u64 off, u32 bytes,
+			      sector_t sector, blk_opf_t opf)
+{
+	struct bio *bio = NULL;
+
+	while (bytes) {
+		struct page *page = pages[off >> PAGE_SHIFT];
+		unsigned int poff = offset_in_page(off);
+		unsigned int len = min_t(u32, PAGE_SIZE - poff, bytes);
+
+		if (bio && bio_add_page(bio, page, len, poff) == len)
+			goto added;
+		if (bio) {
+			sector += bio_sectors(bio);
+			submit_bio(bio);
+		}
+		bio = bio_alloc(s->bdev,
+				min_t(u32, DIV_ROUND_UP(bytes + poff, PAGE_SIZE),
+				      BIO_MAX_VECS), opf, GFP_KERNEL);
+		bio->bi_iter.bi_sector = sector;
+		bio->bi_end_io = vblk_bio_end_io;
+		bio->bi_private = io;
+		atomic_inc(&io->pending);
+		__bio_add_page(bio, page, len, poff);
+added:
+		off += len;
+		bytes -= len;
+	}
+	submit_bio(bio);
+}
+
 static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 			   const struct virtz_block_fifo_request *req,
 			   sector_t sector)
 {
-	struct vblk_vmo *vmo = io->vmo;
-	u64 off = req->vmo_offset << s->block_shift;
-	u32 left = req->length << s->block_shift;
-	struct bio *bio = NULL;
 	blk_opf_t opf;
 
 	if (req->opcode == VIRTZ_BLOCK_OP_READ) {
@@ -506,31 +562,92 @@ static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 		if (req->flags & VIRTZ_BLOCK_IO_PRE_BARRIER)
 			opf |= REQ_PREFLUSH;
 	}
+	vblk_submit_pages(s, io, io->vmo->pages,
+			  req->vmo_offset << s->block_shift,
+			  req->length << s->block_shift, sector, opf);
+}
 
-	while (left) {
-		struct page *page = vmo->pages[off >> PAGE_SHIFT];
-		unsigned int poff = offset_in_page(off);
-		unsigned int len = min_t(u32, PAGE_SIZE - poff, left);
+/* Decompresses what was read into the VMO; runs on virtz_block_wq. */
+static void vblk_zstd_work(struct work_struct *work)
+{
+	struct vblk_io *io = container_of(work, struct vblk_io, work);
+	unsigned long first = io->zvmo_off >> PAGE_SHIFT;
+	unsigned long last = (io->zvmo_off + io->zout - 1) >> PAGE_SHIFT;
+	void *in = NULL, *out = NULL, *wksp = NULL;
+	size_t wksp_size = zstd_dctx_workspace_bound();
+	zstd_dctx *dctx;
+	size_t ret;
+	int err = -ENOMEM;
 
-		if (bio && bio_add_page(bio, page, len, poff) == len)
-			goto added;
-		if (bio) {
-			sector += bio_sectors(bio);
-			submit_bio(bio);
-		}
-		bio = bio_alloc(s->bdev,
-				min_t(u32, DIV_ROUND_UP(left + poff, PAGE_SIZE),
-				      BIO_MAX_VECS), opf, GFP_KERNEL);
-		bio->bi_iter.bi_sector = sector;
-		bio->bi_end_io = vblk_bio_end_io;
-		bio->bi_private = io;
-		atomic_inc(&io->pending);
-		__bio_add_page(bio, page, len, poff);
-added:
-		off += len;
-		left -= len;
+	in = vmap(io->zpages, io->nr_zpages, VM_MAP, PAGE_KERNEL);
+	out = vmap(io->vmo->pages + first, last - first + 1, VM_MAP,
+		   PAGE_KERNEL);
+	wksp = kvmalloc(wksp_size, GFP_KERNEL);
+	if (!in || !out || !wksp)
+		goto out;
+	dctx = zstd_init_dctx(wksp, wksp_size);
+	if (!dctx)
+		goto out;
+	ret = zstd_decompress_dctx(dctx, out + offset_in_page(io->zvmo_off),
+				   io->zout, in + io->zprefix, io->ztotal);
+	/* Corrupt, or more or less than uncompressed_bytes: all -EBADMSG. */
+	err = !zstd_is_error(ret) && ret == io->zout ? 0 : -EBADMSG;
+out:
+	kvfree(wksp);
+	if (out)
+		vunmap(out);
+	if (in)
+		vunmap(in);
+	vblk_io_error(io, err);
+	vblk_io_finish(io);
+}
+
+/*
+ * DECOMPRESS_WITH_ZSTD: reads the device range into pages of the
+ * request's own, then decompresses on virtz_block_wq.
+ */
+static int vblk_submit_zstd(struct vblk_session *s, struct vblk_io *io,
+			    const struct virtz_block_fifo_request *req,
+			    sector_t sector)
+{
+	u32 in_bytes = req->length << s->block_shift;
+	unsigned int i, n = DIV_ROUND_UP(in_bytes, PAGE_SIZE);
+
+	/* vblk_get_vmo() checked that the output fits in the VMO. */
+	io->zvmo_off = req->vmo_offset << s->block_shift;
+	io->zpages = kcalloc(n, sizeof(*io->zpages), GFP_KERNEL);
+	if (!io->zpages)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		io->zpages[i] = alloc_page(GFP_KERNEL);
+		if (!io->zpages[i])
+			return -ENOMEM;	/* vblk_io_finish() frees them */
+		io->nr_zpages++;
 	}
-	submit_bio(bio);
+	io->zprefix = req->compressed_prefix_bytes;
+	io->ztotal = req->total_compressed_bytes;
+	io->zout = req->uncompressed_bytes;
+	io->deferred = true;
+	INIT_WORK(&io->work, vblk_zstd_work);
+	vblk_submit_pages(s, io, io->zpages, 0, in_bytes, sector, REQ_OP_READ);
+	return 0;
+}
+
+/* The fields only DECOMPRESS_WITH_ZSTD reads, before any I/O. */
+static int vblk_check_zstd(struct vblk_session *s,
+			   const struct virtz_block_fifo_request *req)
+{
+	u64 in_bytes = (u64)req->length << s->block_shift;
+
+	if (req->opcode != VIRTZ_BLOCK_OP_READ)
+		return -EINVAL;
+	if (!req->total_compressed_bytes || !req->uncompressed_bytes ||
+	    req->uncompressed_bytes > VIRTZ_BLOCK_MAX_DECOMPRESSED_BYTES)
+		return -EINVAL;
+	if ((u64)req->compressed_prefix_bytes + req->total_compressed_bytes >
+	    in_bytes)
+		return -EINVAL;
+	return 0;
 }
 
 static void vblk_submit_flush(struct vblk_session *s, struct vblk_io *io)
@@ -558,7 +675,7 @@ static int vblk_submit_trim(struct vblk_session *s, struct vblk_io *io,
 		if (err)
 			return err;
 	}
-	io->post_flush = req->flags & VIRTZ_BLOCK_IO_FORCE_ACCESS;
+	io->deferred = req->flags & VIRTZ_BLOCK_IO_FORCE_ACCESS;
 	err = __blkdev_issue_discard(s->bdev, sector,
 				     (sector_t)req->length <<
 				     (s->block_shift - SECTOR_SHIFT),
@@ -627,6 +744,7 @@ static int vblk_check_rw(struct vblk_session *s,
 static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 		      const struct virtz_block_fifo_request *req)
 {
+	u64 vmo_blocks;
 	sector_t sector;
 	int err;
 
@@ -634,8 +752,6 @@ static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 		return -EINVAL;
 	if (req->flags & VIRTZ_BLOCK_IO_INLINE_ENCRYPTION_ENABLED)
 		return -EOPNOTSUPP;
-	if (req->flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD)
-		return req->opcode == VIRTZ_BLOCK_OP_READ ? -EOPNOTSUPP : -EINVAL;
 
 	switch (req->opcode) {
 	case VIRTZ_BLOCK_OP_READ:
@@ -643,12 +759,23 @@ static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 		err = vblk_check_rw(s, req);
 		if (err)
 			return err;
+		if (req->flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD) {
+			err = vblk_check_zstd(s, req);
+			if (err)
+				return err;
+		}
 		err = vblk_dev_range(s, req, &sector);
 		if (err)
 			return err;
-		err = vblk_get_vmo(s, io, req);
+		vmo_blocks = req->length;
+		if (req->flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD)
+			vmo_blocks = DIV_ROUND_UP(req->uncompressed_bytes,
+						  1U << s->block_shift);
+		err = vblk_get_vmo(s, io, req, vmo_blocks);
 		if (err)
 			return err;
+		if (req->flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD)
+			return vblk_submit_zstd(s, io, req, sector);
 		vblk_submit_rw(s, io, req, sector);
 		return 0;
 	case VIRTZ_BLOCK_OP_FLUSH:
@@ -858,6 +985,7 @@ static long vblk_get_info(struct vblk_session *s, void __user *argp)
 		info.flags |= VIRTZ_BLOCK_DEV_TRIM_SUPPORT;
 	if (bdev_fua(bdev))
 		info.flags |= VIRTZ_BLOCK_DEV_FUA_SUPPORT;
+	info.flags |= VIRTZ_BLOCK_DEV_ZSTD_DECOMPRESSION_SUPPORT;
 	if (copy_to_user(argp, &info, sizeof(info)))
 		return -EFAULT;
 	return 0;

@@ -22,6 +22,7 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
 #include "block_util.h"
+#include "genl.h"
 #include "vz_test.h"
 
 #define DEV_MB		16
@@ -122,7 +123,7 @@ TEST_F(sess, info_describes_device)
 	ASSERT_EQ(0U, self->info.flags & VIRTZ_BLOCK_DEV_READONLY);
 	ASSERT_NE(0U, self->info.flags & VIRTZ_BLOCK_DEV_TRIM_SUPPORT);
 	ASSERT_EQ(0U, self->info.flags & VIRTZ_BLOCK_DEV_BARRIER_SUPPORT);
-	ASSERT_EQ(0U, self->info.flags &
+	ASSERT_NE(0U, self->info.flags &
 		  VIRTZ_BLOCK_DEV_ZSTD_DECOMPRESSION_SUPPORT);
 }
 
@@ -802,19 +803,26 @@ TEST(module_unload_refused_while_session_open)
 	nullb_destroy(&nb);
 }
 
+static int parse_features(struct nlattr **tb, void *arg)
+{
+	if (!tb[VIRTZ_COMMON_A_FEATURES])
+		return -EBADMSG;
+	*(uint64_t *)arg = nla_get_u64(tb[VIRTZ_COMMON_A_FEATURES]);
+	return 0;
+}
+
 TEST(feature_bit_reported)
 {
-	FILE *f;
-	char line[256];
-	bool found = false;
+	uint64_t features = 0;
+	struct vz_genl g;
+	struct nl_msg *msg;
 
-	f = popen("\"${VIRTZCTL:-virtzctl}\" module info fvm 2>&1", "r");
-	ASSERT_NE(NULL, f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "block-sessions"))
-			found = true;
-	pclose(f);
-	ASSERT_TRUE(found);
+	ASSERT_EQ(0, vz_genl_open(&g, VIRTZ_FVM_GENL_NAME, VIRTZ_FVM_A_MAX));
+	msg = vz_genl_msg(&g, VIRTZ_COMMON_CMD_GET_INFO, 0);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, vz_genl_do(&g, msg, parse_features, &features));
+	vz_genl_close(&g);
+	ASSERT_NE(0ULL, features & VIRTZ_FVM_F_BLOCK_SESSIONS);
 }
 
 TEST_HARNESS_MAIN
