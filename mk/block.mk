@@ -13,3 +13,7 @@ block_order_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
 
 VM_TESTS += block_zstd
 block_zstd_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
+
+VM_TESTS += block_model
+block_model_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
+block_model_LDLIBS := -lpthread
