@@ -32,6 +32,7 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
+#include <linux/dm-ioctl.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -61,6 +62,7 @@ struct fvm_pool {
 	struct list_head node;		/* in fvm_pools */
 	unsigned int users;		/* pool targets + volume targets */
 	struct mapped_device *md;	/* the pool's dm device */
+	char name[DM_NAME_LEN];		/* its name, see fvm_pool_name() */
 	dev_t dev;			/* the FVM device */
 	struct block_device *bdev;
 	struct dm_io_client *io;
@@ -99,7 +101,7 @@ struct fvm_pool *fvm_pool_find_name(const char *name)
 
 	lockdep_assert_held(&fvm_lock);
 	list_for_each_entry(pool, &fvm_pools, node)
-		if (!strcmp(dm_device_name(pool->md), name))
+		if (!strcmp(fvm_pool_name(pool), name))
 			return pool;
 	return NULL;
 }
@@ -121,9 +123,13 @@ const struct fvm_meta *fvm_pool_meta(struct fvm_pool *pool)
 	return pool->meta;
 }
 
+/* The dm name (not "dm-N"), fetched afresh: a device can be renamed. */
 const char *fvm_pool_name(struct fvm_pool *pool)
 {
-	return dm_device_name(pool->md);
+	lockdep_assert_held(&fvm_lock);
+	if (dm_copy_name_and_uuid(pool->md, pool->name, NULL))
+		strscpy(pool->name, dm_device_name(pool->md));
+	return pool->name;
 }
 
 unsigned int fvm_pool_mapped(struct fvm_pool *pool, u32 vpart)
