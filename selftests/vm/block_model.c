@@ -9,8 +9,8 @@
  * the request deserved, and at the end the whole device is read back
  * through O_DIRECT and compared.
  *
- * Runs on brd and on a 4 KiB-block null_blk device (with trims, which it
- * turns into zeroes).
+ * Runs on brd, on a 4 KiB-block null_blk device (with trims, which it
+ * turns into zeroes) and on a dm-fvm volume.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -269,24 +269,82 @@ FIXTURE(model)
 {
 	struct nullb nb;
 	bool brd_loaded;
-	char dev[80];
+	char dev[96];
 	bool trim;
+	char fvm[64];		/* the pool's dm name, for an fvm volume */
+	char loop[64];
 };
+
+enum backing { BRD, NULLB, FVM };
 
 FIXTURE_VARIANT(model)
 {
-	bool brd;
+	enum backing backing;
 };
 
-FIXTURE_VARIANT_ADD(model, brd) { .brd = true };
-FIXTURE_VARIANT_ADD(model, null_blk_4k) { .brd = false };
+FIXTURE_VARIANT_ADD(model, brd) { .backing = BRD };
+FIXTURE_VARIANT_ADD(model, null_blk_4k) { .backing = NULLB };
+FIXTURE_VARIANT_ADD(model, fvm_volume) { .backing = FVM };
+
+/*
+ * An FVM image made by `virtzctl fvm` on a loop device, an fvm-pool over
+ * it and a 20-slice fvm volume "data": /dev/mapper/<pool>-data.
+ */
+static int make_fvm_volume(FIXTURE_DATA(model) *self)
+{
+	const char *top = getenv("VIRTZ_TOP") ? getenv("VIRTZ_TOP") : ".";
+	char img[96], cmd[160];
+	FILE *f;
+
+	snprintf(self->fvm, sizeof(self->fvm), "vzbm-%d", getpid());
+	snprintf(img, sizeof(img), "/tmp/%s.img", self->fvm);
+	if (sh("modprobe loop; dmsetup targets | grep -q '^fvm-pool'") ||
+	    sh("\"${VIRTZCTL:-%s/build/virtzctl}\" fvm create %s --size 64M "
+	       "--slice-size 1M --max-size 128M >/dev/null", top, img))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s", img);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (!fgets(self->loop, sizeof(self->loop), f))
+		self->loop[0] = 0;
+	pclose(f);
+	self->loop[strcspn(self->loop, "\n")] = 0;
+	if (!self->loop[0])
+		return -1;
+	if (sh("DM_DISABLE_UDEV=1 dmsetup create %s --table "
+	       "\"0 $(blockdev --getsz %s) fvm-pool %s\"", self->fvm,
+	       self->loop, self->loop) ||
+	    sh("dmsetup message %s 0 allocate data 20 >/dev/null", self->fvm) ||
+	    sh("DM_DISABLE_UDEV=1 dmsetup create %s-data --table "
+	       "\"0 %u fvm /dev/mapper/%s data\"", self->fvm, 20 * 2048,
+	       self->fvm))
+		return -1;
+	snprintf(self->dev, sizeof(self->dev), "/dev/mapper/%s-data", self->fvm);
+	return 0;
+}
+
+static void remove_fvm_volume(FIXTURE_DATA(model) *self)
+{
+	if (!self->fvm[0])
+		return;
+	sh("DM_DISABLE_UDEV=1 dmsetup remove %s-data 2>/dev/null", self->fvm);
+	sh("DM_DISABLE_UDEV=1 dmsetup remove %s 2>/dev/null", self->fvm);
+	if (self->loop[0])
+		sh("losetup -d %s", self->loop);
+	sh("rm -f /tmp/%s.img", self->fvm);
+}
 
 FIXTURE_SETUP(model)
 {
 	uint64_t size = 0;
 	int fd, err;
 
-	if (variant->brd) {
+	if (variant->backing == FVM) {
+		if (make_fvm_volume(self))
+			SKIP(return, "cannot make an fvm volume (dm targets)");
+		self->trim = false;
+	} else if (variant->backing == BRD) {
 		if (access("/sys/module/brd", F_OK)) {
 			if (sh("modprobe brd rd_nr=1 rd_size=%u", 5 * PART_BYTES / 1024))
 				SKIP(return, "cannot load brd");
@@ -316,6 +374,7 @@ FIXTURE_SETUP(model)
 FIXTURE_TEARDOWN(model)
 {
 	nullb_destroy(&self->nb);
+	remove_fvm_volume(self);
 	if (self->brd_loaded)
 		sh("rmmod brd");
 }
