@@ -17,3 +17,5 @@ block_zstd_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
 VM_TESTS += block_model
 block_model_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
 block_model_LDLIBS := -lpthread
+
+VIRTZCTL_SRCS += user/virtzctl/cmd_block.c $(VZBLOCK_LIB)
