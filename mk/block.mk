@@ -19,3 +19,13 @@ block_model_SRCS := selftests/vm/block_util.c $(VZBLOCK_LIB)
 block_model_LDLIBS := -lpthread
 
 VIRTZCTL_SRCS += user/virtzctl/cmd_block.c $(VZBLOCK_LIB)
+
+# Benchmark (not a test): `make block-bench` runs bench/block_bench.sh,
+# which boots the test VM and compares sessions with io_uring there.
+$(BUILD)/bench/block_uring: bench/block_uring.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CPPFLAGS) $(USER_CFLAGS) -o $@ $< -luring
+
+.PHONY: block-bench
+block-bench: all $(BUILD)/bench/block_uring
+	$(TOP)/bench/block_bench.sh

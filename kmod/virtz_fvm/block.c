@@ -902,26 +902,39 @@ static ssize_t vblk_write(struct file *file, const char __user *buf,
 	return done;
 }
 
-static ssize_t vblk_read(struct file *file, char __user *buf, size_t count,
-			 loff_t *ppos)
+/*
+ * Enough responses for a reaper that wants @min of them: for read() at
+ * least one; for SUBMIT_REAP also when nothing is left in flight.
+ */
+static bool vblk_reap_ready(struct vblk_session *s, unsigned int min,
+			    bool idle_ok)
+{
+	return s->resp_count >= min || (idle_ok && !s->ios);
+}
+
+/*
+ * Copies up to @count bytes of responses to @buf, first waiting (unless
+ * @nonblock) until vblk_reap_ready().  Returns the bytes copied or -errno.
+ */
+static ssize_t vblk_reap(struct vblk_session *s, char __user *buf,
+			 size_t count, unsigned int min, bool idle_ok,
+			 bool nonblock)
 {
 	struct virtz_block_fifo_response batch[VBLK_READ_BATCH];
-	struct vblk_session *s = file->private_data;
 	size_t done = 0;
 	unsigned int n, i;
 	int err;
 
-	if (count < VBLK_RESP_SIZE)
-		return -EINVAL;
 	if (mutex_lock_interruptible(&s->read_mutex))
 		return -ERESTARTSYS;
 
 	spin_lock_irq(&s->lock);
-	if (!s->resp_count) {
-		if (file->f_flags & O_NONBLOCK)
-			err = -EAGAIN;
+	if (!vblk_reap_ready(s, min, idle_ok)) {
+		if (nonblock)
+			err = s->resp_count ? 0 : -EAGAIN;
 		else
-			err = wait_event_interruptible_lock_irq(s->wait, s->resp_count,
+			err = wait_event_interruptible_lock_irq(s->wait,
+								vblk_reap_ready(s, min, idle_ok),
 								s->lock);
 		if (err) {
 			spin_unlock_irq(&s->lock);
@@ -942,7 +955,7 @@ static ssize_t vblk_read(struct file *file, char __user *buf, size_t count,
 		}
 		done += n * VBLK_RESP_SIZE;
 		spin_lock_irq(&s->lock);
-		/* Only readers take entries off, and they hold read_mutex. */
+		/* Only reapers take entries off, and they hold read_mutex. */
 		s->resp_head = (s->resp_head + n) % VIRTZ_BLOCK_FIFO_DEPTH;
 		s->resp_count -= n;
 		wake_up(&s->wait);
@@ -950,6 +963,72 @@ static ssize_t vblk_read(struct file *file, char __user *buf, size_t count,
 	spin_unlock_irq(&s->lock);
 	mutex_unlock(&s->read_mutex);
 	return done;
+}
+
+static ssize_t vblk_read(struct file *file, char __user *buf, size_t count,
+			 loff_t *ppos)
+{
+	struct vblk_session *s = file->private_data;
+
+	if (count < VBLK_RESP_SIZE)
+		return -EINVAL;
+	return vblk_reap(s, buf, count, 1, false, file->f_flags & O_NONBLOCK);
+}
+
+/*
+ * VIRTZ_BLOCK_IOC_SUBMIT_REAP: write() and read() in one call.  Submits
+ * what fits in the FIFO without waiting, then reaps, waiting for
+ * min_responses unless the session is non-blocking.
+ */
+static long vblk_submit_reap(struct file *file, struct vblk_session *s,
+			     void __user *argp)
+{
+	bool nonblock = file->f_flags & O_NONBLOCK;
+	struct virtz_block_fifo_request req;
+	struct virtz_block_submit_reap sr;
+	const char __user *reqs;
+	u32 submitted = 0;
+	ssize_t got;
+	int err = 0;
+
+	if (copy_from_user(&sr, argp, sizeof(sr)))
+		return -EFAULT;
+	if (sr.flags || sr.min_responses > sr.nr_responses ||
+	    sr.min_responses > VIRTZ_BLOCK_FIFO_DEPTH)
+		return -EINVAL;
+	reqs = u64_to_user_ptr(sr.requests);
+	while (submitted < sr.nr_requests) {
+		if (copy_from_user(&req, reqs + (size_t)submitted * VBLK_REQ_SIZE,
+				   sizeof(req))) {
+			err = -EFAULT;
+			break;
+		}
+		err = vblk_accept(s, &req, true);
+		if (err)
+			break;
+		submitted++;
+	}
+	/* A full FIFO is no error here: the caller reaps and comes back. */
+	if (err && err != -EAGAIN && !submitted)
+		return err;
+
+	got = 0;
+	if (sr.nr_responses) {
+		got = vblk_reap(s, u64_to_user_ptr(sr.responses),
+				(size_t)sr.nr_responses * VBLK_RESP_SIZE,
+				sr.min_responses, true, nonblock);
+		if (got == -EAGAIN)
+			got = 0;
+		if (got < 0 && !submitted)
+			return got;
+		if (got < 0)
+			got = 0;
+	}
+	sr.nr_requests = submitted;
+	sr.nr_responses = got / VBLK_RESP_SIZE;
+	if (copy_to_user(argp, &sr, sizeof(sr)))
+		return -EFAULT;
+	return 0;
 }
 
 static __poll_t vblk_poll(struct file *file, poll_table *pt)
@@ -1002,6 +1081,8 @@ static long vblk_session_ioctl(struct file *file, unsigned int cmd,
 		return vblk_get_info(s, argp);
 	case VIRTZ_BLOCK_IOC_ATTACH_VMO:
 		return vblk_attach_vmo(s, argp);
+	case VIRTZ_BLOCK_IOC_SUBMIT_REAP:
+		return vblk_submit_reap(file, s, argp);
 	default:
 		return -ENOTTY;
 	}

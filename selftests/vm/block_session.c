@@ -614,6 +614,80 @@ TEST_F(sess, fifo_depth_bounds_requests_in_flight)
 	fifo_depth(_metadata, self);
 }
 
+TEST_F(sess, submit_reap_ioctl)
+{
+	struct virtz_block_fifo_request req[VIRTZ_BLOCK_FIFO_DEPTH + 6];
+	struct virtz_block_fifo_response resp[VIRTZ_BLOCK_FIFO_DEPTH];
+	struct virtz_block_submit_reap sr;
+	uint32_t nreq, nresp, i, total;
+
+	fill_pattern(self->mem, VMO_SIZE, 8);
+	vzb_req(&req[0], WR, 0, 1, self->vmo_mem, 4, 0, 40);
+	vzb_req(&req[1], WR, 0, 2, self->vmo_mem, 4, 4, 44);
+	vzb_req(&req[2], RD, 0, 3, 77, 4, 0, 40);	/* bad vmoid */
+	vzb_req(&req[3], VIRTZ_BLOCK_OP_FLUSH, 0, 4, 0, 0, 0, 0);
+	nreq = 4;
+	nresp = 8;
+	ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp, &nresp, 4));
+	ASSERT_EQ(4U, nreq);
+	ASSERT_EQ(4U, nresp);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(resp[i].reqid == 3 ? -EBADF : 0, resp[i].status);
+	/* Read back what the writes put there, reaping only. */
+	vzb_req(&req[0], RD, 0, 5, self->vmo_fd, 8, 0, 40);
+	nreq = 1;
+	nresp = 0;
+	ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp, &nresp, 0));
+	ASSERT_EQ(1U, nreq);
+	nreq = 0;
+	nresp = 1;
+	ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp, &nresp, 1));
+	ASSERT_EQ(1U, nresp);
+	ASSERT_EQ(5U, resp[0].reqid);
+	ASSERT_EQ(0, memcmp(self->fdmap, self->mem, 8 * self->bs));
+	/* Nothing in flight: min_responses does not wait forever. */
+	nreq = 0;
+	nresp = 4;
+	ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp, &nresp, 4));
+	ASSERT_EQ(0U, nresp);
+
+	/* Never blocks on a full FIFO: takes 64 of 70, then reaps. */
+	for (i = 0; i < VIRTZ_BLOCK_FIFO_DEPTH + 6; i++)
+		vzb_req(&req[i], RD, 0, 100 + i, self->vmo_mem, 1, i % 32, i);
+	nreq = VIRTZ_BLOCK_FIFO_DEPTH + 6;
+	nresp = 0;
+	ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp, &nresp, 0));
+	ASSERT_EQ((uint32_t)VIRTZ_BLOCK_FIFO_DEPTH, nreq);
+	total = 0;
+	while (total < VIRTZ_BLOCK_FIFO_DEPTH) {
+		nreq = 0;
+		nresp = VIRTZ_BLOCK_FIFO_DEPTH;
+		ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp,
+					     &nresp, 1));
+		ASSERT_LT(0U, nresp);
+		total += nresp;
+	}
+	ASSERT_EQ((uint32_t)VIRTZ_BLOCK_FIFO_DEPTH, total);
+
+	/* Bad arguments. */
+	memset(&sr, 0, sizeof(sr));
+	sr.flags = 1;
+	ASSERT_EQ(-1, ioctl(self->sfd, VIRTZ_BLOCK_IOC_SUBMIT_REAP, &sr));
+	ASSERT_EQ(EINVAL, errno);
+	sr.flags = 0;
+	sr.min_responses = 2;
+	sr.nr_responses = 1;
+	ASSERT_EQ(-1, ioctl(self->sfd, VIRTZ_BLOCK_IOC_SUBMIT_REAP, &sr));
+	ASSERT_EQ(EINVAL, errno);
+	sr.min_responses = 0;
+	sr.nr_requests = 1;
+	sr.requests = 8;
+	ASSERT_EQ(-1, ioctl(self->sfd, VIRTZ_BLOCK_IOC_SUBMIT_REAP, &sr));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(-1, ioctl(self->sfd, VIRTZ_BLOCK_IOC_SUBMIT_REAP, NULL));
+	ASSERT_EQ(EFAULT, errno);
+}
+
 TEST_F(sess, too_many_vmos_and_close_vmo)
 {
 	uint16_t ids[VIRTZ_BLOCK_MAX_VMOS], id;

@@ -104,19 +104,69 @@ ssize_t vzb_reap(int sfd, struct virtz_block_fifo_response *resps, size_t max)
 	return ret < 0 ? -errno : ret / (ssize_t)sizeof(*resps);
 }
 
-ssize_t vzb_run(int sfd, const struct virtz_block_fifo_request *reqs,
-		size_t n, struct virtz_block_fifo_response *resps)
+int vzb_submit_reap(int sfd, const struct virtz_block_fifo_request *reqs,
+		    uint32_t *nreq, struct virtz_block_fifo_response *resps,
+		    uint32_t *nresp, uint32_t min_resp)
 {
-	size_t sent = 0, answered = 0, nresp = 0, expect = n;
-	size_t i;
-	ssize_t k;
+	struct virtz_block_submit_reap sr = {
+		.requests = (uintptr_t)reqs,
+		.responses = (uintptr_t)resps,
+		.nr_requests = *nreq,
+		.nr_responses = *nresp,
+		.min_responses = min_resp,
+	};
 
-	/* Requests that get no answer: items of an out-of-range group. */
+	if (ioctl(sfd, VIRTZ_BLOCK_IOC_SUBMIT_REAP, &sr))
+		return -errno;
+	*nreq = sr.nr_requests;
+	*nresp = sr.nr_responses;
+	return 0;
+}
+
+/* Requests of @reqs that get no answer: items of an out-of-range group. */
+static size_t answers_due(const struct virtz_block_fifo_request *reqs,
+			  size_t n)
+{
+	size_t i, expect = n;
+
 	for (i = 0; i < n; i++)
 		if ((reqs[i].flags & VIRTZ_BLOCK_IO_GROUP_ITEM) &&
 		    !(reqs[i].flags & VIRTZ_BLOCK_IO_GROUP_LAST) &&
 		    reqs[i].group >= VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT)
 			expect--;
+	return expect;
+}
+
+ssize_t vzb_run_ioctl(int sfd, const struct virtz_block_fifo_request *reqs,
+		      size_t n, struct virtz_block_fifo_response *resps)
+{
+	size_t sent = 0, answered = 0, nresp = 0, expect = answers_due(reqs, n);
+	size_t i;
+	int err;
+
+	while (answered < expect && nresp < n) {
+		uint32_t nreq = n - sent, nr = n - nresp;
+
+		err = vzb_submit_reap(sfd, reqs + sent, &nreq, resps + nresp,
+				      &nr, 1);
+		if (err && err != -EINTR)
+			return err;
+		if (err)
+			continue;
+		sent += nreq;
+		for (i = nresp; i < nresp + nr; i++)
+			answered += resps[i].count ? resps[i].count : 1;
+		nresp += nr;
+	}
+	return nresp;
+}
+
+ssize_t vzb_run(int sfd, const struct virtz_block_fifo_request *reqs,
+		size_t n, struct virtz_block_fifo_response *resps)
+{
+	size_t sent = 0, answered = 0, nresp = 0, expect = answers_due(reqs, n);
+	size_t i;
+	ssize_t k;
 
 	while (answered < expect && nresp < n) {
 		struct pollfd pfd = { .fd = sfd, .events = POLLIN };

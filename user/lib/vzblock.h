@@ -49,12 +49,25 @@ ssize_t vzb_reap(int sfd, struct virtz_block_fifo_response *resps,
 		 size_t max);
 
 /*
+ * VIRTZ_BLOCK_IOC_SUBMIT_REAP: submits up to *@nreq requests without
+ * waiting for room, then reaps up to *@nresp responses, waiting for
+ * @min_resp (or until nothing is in flight).  Updates *@nreq and *@nresp
+ * to what was done; returns 0 or -errno.
+ */
+int vzb_submit_reap(int sfd, const struct virtz_block_fifo_request *reqs,
+		    uint32_t *nreq, struct virtz_block_fifo_response *resps,
+		    uint32_t *nresp, uint32_t min_resp);
+
+/*
  * Submits @n requests and waits until they are all answered, counting a
  * group's response as its count.  @resps (room for @n) receives the
  * responses in arrival order; returns how many there were, or -errno.
  */
 ssize_t vzb_run(int sfd, const struct virtz_block_fifo_request *reqs,
 		size_t n, struct virtz_block_fifo_response *resps);
+/* The same through vzb_submit_reap(): one system call per round. */
+ssize_t vzb_run_ioctl(int sfd, const struct virtz_block_fifo_request *reqs,
+		      size_t n, struct virtz_block_fifo_response *resps);
 
 /*
  * Request encoder for fuzzers and tools: turns arbitrary bytes into a

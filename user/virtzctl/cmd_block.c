@@ -227,7 +227,7 @@ static int do_bench(struct ctl *ctl, int argc, char **argv)
 	uint64_t bs = 4096, seconds = 5, max_ops = 0, done = 0, errors = 0;
 	const char *mode = "randread";
 	bool use_memfd = false;
-	unsigned int units, per, u, inflight;
+	unsigned int units, per, u, inflight, npend;
 	size_t vmo_bytes;
 	double t0, t;
 	uint8_t *mem;
@@ -336,40 +336,38 @@ static int do_bench(struct ctl *ctl, int argc, char **argv)
 	t0 = now();
 	for (u = 0; u < units; u++)
 		fill(&b, &reqs[u * per], per, u * per, u);
-	if (vzb_submit(b.sfd, reqs, b.qd) != (ssize_t)b.qd) {
-		close(b.sfd);
-		return ctl_err("block", "submit failed");
-	}
-	inflight = units;
-	while (inflight) {
-		ssize_t k = vzb_reap(b.sfd, resp, VIRTZ_BLOCK_FIFO_DEPTH);
-		ssize_t i, n = 0;
+	npend = b.qd;
+	inflight = 0;
+	/* One system call per round: submit what is ready, reap at least one. */
+	while (npend || inflight) {
+		uint32_t nreq = npend, nr = VIRTZ_BLOCK_FIFO_DEPTH, i;
 		bool over;
 
-		if (k < 0) {
+		err = vzb_submit_reap(b.sfd, reqs, &nreq, resp, &nr, 1);
+		if (err == -EINTR)
+			continue;
+		if (err) {
 			close(b.sfd);
-			return ctl_err("block", "reap: %s", strerror(-k));
+			return ctl_err("block", "submit: %s", strerror(-err));
 		}
+		memmove(reqs, reqs + nreq, (npend - nreq) * sizeof(*reqs));
+		npend -= nreq;
+		inflight += nreq;
 		t = now();
-		for (i = 0; i < k; i++) {
+		for (i = 0; i < nr; i++) {
 			/* A unit's response carries its last request's slot. */
 			unsigned int slot = resp[i].reqid / per * per;
 
-			inflight--;
+			inflight -= resp[i].count;
 			done += resp[i].count;
 			if (resp[i].status)
 				errors++;
-			over = max_ops ? done + inflight * per >= max_ops :
+			over = max_ops ? done + inflight + npend >= max_ops :
 				t - t0 >= seconds;
 			if (over || slot >= b.qd)
 				continue;
-			fill(&b, &reqs[n], per, slot, slot / per);
-			n += per;
-			inflight++;
-		}
-		if (n && vzb_submit(b.sfd, reqs, n) != n) {
-			close(b.sfd);
-			return ctl_err("block", "submit failed");
+			fill(&b, &reqs[npend], per, slot, slot / per);
+			npend += per;
 		}
 	}
 	t = now() - t0;

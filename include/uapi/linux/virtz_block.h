@@ -13,7 +13,8 @@
  *  - write() submits whole 64-byte struct virtz_block_fifo_request entries;
  *  - read() returns whole 64-byte struct virtz_block_fifo_response entries;
  *  - poll() reports EPOLLIN when a response is ready and EPOLLOUT when a
- *    request would be accepted.
+ *    request would be accepted;
+ *  - VIRTZ_BLOCK_IOC_SUBMIT_REAP does a write() and a read() in one call.
  *
  * The request and response layouts are Fuchsia's block FIFO entries, byte
  * for byte.  Fields are in the host's byte order, which is little-endian
@@ -135,6 +136,23 @@ struct virtz_block_attach_vmo {
 	__u16 pad[3];
 };
 
+/*
+ * VIRTZ_BLOCK_IOC_SUBMIT_REAP: write() and read() in one system call.
+ * Submits up to @nr_requests from @requests without waiting for room,
+ * then returns up to @nr_responses responses in @responses, first
+ * waiting (unless the session is O_NONBLOCK) until @min_responses are
+ * ready or nothing is left in flight.  On return @nr_requests and
+ * @nr_responses say how many were taken and returned.
+ */
+struct virtz_block_submit_reap {
+	__u64 requests;			/* struct virtz_block_fifo_request[] */
+	__u64 responses;		/* struct virtz_block_fifo_response[] */
+	__u32 nr_requests;		/* in: offered; out: taken */
+	__u32 nr_responses;		/* in: room; out: returned */
+	__u32 min_responses;		/* at most nr_responses and FIFO_DEPTH */
+	__u32 flags;			/* 0 */
+};
+
 #define VIRTZ_BLOCK_IOC_MAGIC		0xbf
 /* On /dev/virtz-block. */
 #define VIRTZ_BLOCK_IOC_OPEN_SESSION	\
@@ -143,5 +161,7 @@ struct virtz_block_attach_vmo {
 #define VIRTZ_BLOCK_IOC_GET_INFO	_IOR(VIRTZ_BLOCK_IOC_MAGIC, 2, struct virtz_block_info)
 #define VIRTZ_BLOCK_IOC_ATTACH_VMO	\
 	_IOWR(VIRTZ_BLOCK_IOC_MAGIC, 3, struct virtz_block_attach_vmo)
+#define VIRTZ_BLOCK_IOC_SUBMIT_REAP	\
+	_IOWR(VIRTZ_BLOCK_IOC_MAGIC, 4, struct virtz_block_submit_reap)
 
 #endif /* _UAPI_LINUX_VIRTZ_BLOCK_H */

@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Block FIFO sessions against io_uring, on the same device in the same
+# run: 4 KiB random reads and writes at QD1 and QD32, through
+#   session   `virtzctl block bench` (one session, anonymous-memory VMO)
+#   fio       fio's io_uring engine, O_DIRECT, fixed buffers and files
+#   uring     bench/block_uring.c, a plain liburing loop, O_DIRECT,
+#             registered buffers and file
+# plus sequential writes in transactions of 4 (--group 4) against the
+# same writes one completion each through io_uring.  Prints IOPS and the
+# ratios session/fio and session/uring.  Only the ratios mean anything:
+# the guest runs under TCG.
+#
+# On the host (builds, then boots the test VM):   bench/block_bench.sh
+# Inside a guest with virtz_fvm loaded:            bench/block_bench.sh --here
+# Environment: SECONDS_PER=3 per measurement; DEVICES="brd fvm".
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+SECS=${SECONDS_PER:-3}
+DEVICES=${DEVICES:-brd fvm}
+
+if [ "${1:-}" != --here ]; then
+	make -s -C "$TOP" all "$TOP/build/bench/block_uring" || exit 1
+	exec "$TOP/scripts/vm/run.sh" --results "$TOP/build/vm-bench-block" \
+		--timeout 1800 -e SECONDS_PER="$SECS" -e DEVICES="$DEVICES" -v -- \
+		bash -c "scripts/load-modules.sh virtz_fvm && bench/block_bench.sh --here"
+fi
+
+export DM_DISABLE_UDEV=1
+VIRTZCTL=${VIRTZCTL:-$TOP/build/virtzctl}
+URING=$TOP/build/bench/block_uring
+WORK=$(mktemp -d /tmp/block_bench.XXXXXX)
+BRD_LOADED=0 POOL= LOOP=
+
+cleanup() {
+	[ -n "$POOL" ] && { dmsetup remove "$POOL-data"; dmsetup remove "$POOL"; } 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	[ $BRD_LOADED = 1 ] && rmmod brd
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+setup_brd() {
+	if [ ! -d /sys/module/brd ]; then
+		modprobe brd rd_nr=1 rd_size=262144 || return 1
+		BRD_LOADED=1
+	fi
+	[ -b /dev/ram0 ] && echo /dev/ram0
+}
+
+# An fvm volume of 200 slices on a 256 MiB image in /tmp, through the
+# dm targets of virtz_fvm.
+setup_fvm() {
+	dmsetup targets | grep -q '^fvm-pool' || return 1
+	modprobe loop
+	"$VIRTZCTL" fvm create "$WORK/fvm.img" --size 256M --slice-size 1M \
+		--max-size 512M >/dev/null || return 1
+	LOOP=$(losetup -f --show "$WORK/fvm.img") || return 1
+	POOL=vzbench-$$
+	dmsetup create $POOL --table "0 $(blockdev --getsz "$LOOP") fvm-pool $LOOP" &&
+		dmsetup message $POOL 0 allocate data 200 >/dev/null &&
+		dmsetup create $POOL-data --table "0 $((200 * 2048)) fvm /dev/mapper/$POOL data" ||
+		return 1
+	[ -b /dev/mapper/$POOL-data ] && echo /dev/mapper/$POOL-data
+}
+
+session() {	# session DEV RW QD [GROUP]
+	"$VIRTZCTL" -j block bench "$1" --rw "$2" --qd "$3" --group "${4:-0}" \
+		--seconds "$SECS" | jq -r .iops
+}
+fio_uring() {	# fio_uring DEV RW QD
+	fio --name=b --filename="$1" --ioengine=io_uring --direct=1 --rw="$2" \
+		--bs=4k --iodepth="$3" --runtime="$SECS" --time_based \
+		--fixedbufs --registerfiles --hipri=0 --output-format=json 2>/dev/null |
+		jq -r "[.jobs[0].read.iops, .jobs[0].write.iops] | add | floor"
+}
+uring() {	# uring DEV RW QD
+	"$URING" "$1" "$2" 4096 "$3" "$SECS" | jq -r .iops
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" device workload qd session fio uring s/fio s/uring
+for d in $DEVICES; do
+	case $d in
+	brd) dev=$(setup_brd) ;;
+	fvm) dev=$(setup_fvm) ;;
+	*) dev= ;;
+	esac
+	if [ -z "$dev" ]; then
+		echo "# $d: not available, skipped"
+		continue
+	fi
+	for rw in randread randwrite; do
+		for qd in 1 32; do
+			s=$(session "$dev" $rw $qd)
+			f=$(fio_uring "$dev" $rw $qd)
+			u=$(uring "$dev" $rw $qd)
+			printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" "$d" $rw $qd \
+				"$s" "$f" "$u" "$(ratio "$s" "$f")" "$(ratio "$s" "$u")"
+		done
+	done
+	s=$(session "$dev" write 32 4)
+	f=$(fio_uring "$dev" write 32)
+	u=$(uring "$dev" write 32)
+	printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" "$d" write-grp4 32 \
+		"$s" "$f" "$u" "$(ratio "$s" "$f")" "$(ratio "$s" "$u")"
+done
