@@ -12,6 +12,9 @@
 #     deleted, unprivileged callers may list but not create;
 #   - the guest: serial round trip over Guest.GetSerial (SCM_RIGHTS),
 #     two vCPUs seen by the guest;
+#   - the balloon: inflating N pages lowers the guest's MemTotal and the
+#     host memory backing the guest by about N pages, deflating restores
+#     them, statistics arrive with tags 0..15 and MEMTOT near the size;
 #   - the control socket: every message type truncated, garbled,
 #     oversized, with bad magic/flags/length: each an error reply, and
 #     the guest still answers afterwards.
@@ -35,6 +38,7 @@ INITRD = os.path.join(TOP, "build/guest/initramfs.cpio")
 RUN_DIR = os.environ.get("VIRTZ_RUN_DIR", "/run/virtz")
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1"
 BOOT_TIMEOUT = 300
+MEM_MIB = 192
 
 MAGIC = 0x315a4356
 HDR = struct.Struct("=IHHII")
@@ -126,6 +130,17 @@ class Serial:
             self.buf += d
         i = self.buf.index(needle.encode())
         line_end = self.buf.find(b"\n", i)
+        while line_end < 0 and time.time() < end:
+            # Wait for the rest of the line (bounded by the timeout).
+            self.sock.settimeout(max(end - time.time(), 0.01))
+            try:
+                d = self.sock.recv(4096)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            self.buf += d
+            line_end = self.buf.find(b"\n", i)
         if line_end < 0:
             line_end = len(self.buf)
         found = self.buf[i:line_end].decode(errors="replace")
@@ -134,6 +149,131 @@ class Serial:
 
     def send(self, text):
         self.sock.sendall(text.encode())
+
+    def run(self, cmd, timeout=60):
+        """Runs cmd in the guest shell; returns its output, or None."""
+        self.buf = b""
+        self.send("echo BE$((1))GIN; %s; echo EN$((1))D\n" % cmd)
+        end = time.time() + timeout
+        while True:
+            i = self.buf.find(b"BE1GIN")
+            j = self.buf.find(b"EN1D", i + 1) if i >= 0 else -1
+            if j >= 0:
+                out = self.buf[i + 6:j].decode(errors="replace")
+                self.buf = self.buf[j + 4:]
+                return out.replace("\r", "").strip()
+            left = end - time.time()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(4096)
+            except socket.timeout:
+                return None
+            if not d:
+                return None
+            self.buf += d
+
+
+def memtotal_kib(ser):
+    out = ser.run("grep MemTotal /proc/meminfo")
+    try:
+        return int(out.split()[1])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def memfd_kib(pid):
+    """KiB of guest RAM the VMM holds: the RAM memfd's allocated blocks."""
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        if link.startswith("/memfd:virtz-guest-ram"):
+            return os.stat("/proc/%d/fd/%s" % (pid, fd)).st_blocks // 2
+    return None
+
+
+def balloon_call(cid, typ, payload=b""):
+    s = ctl_connect(cid)
+    try:
+        return ctl_call(s, typ, payload)
+    finally:
+        s.close()
+
+
+def balloon_stats(cid):
+    rc, out, err = virtzctl("-j", "balloon", str(cid), "stats")
+    if rc:
+        print("# balloon stats: " + err.strip())
+        return {}
+    return {x["tag"]: x["value"] for x in json.loads(out)}
+
+
+def wait_actual(cid, want, timeout=90):
+    end = time.time() + timeout
+    got = None
+    while time.time() < end:
+        _, _, err, data, _ = balloon_call(cid, T_BGET)
+        got = struct.unpack_from("=I", data)[0] if err == 0 else None
+        if got == want:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def balloon_tests(cid, ser, pid):
+    pages = 16384   # 64 MiB of the guest's MEM MiB
+    drv = ser.run("ls /sys/bus/virtio/drivers/virtio_balloon/ | grep -c virtio")
+    tap(drv == "1", "the guest's virtio_balloon driver binds over virtio-pci",
+        repr(drv) + " " + repr(ser.run("ls /sys/bus/pci/devices; dmesg | grep -i -e virtio -e pci | tail -20")))
+    # Touch most free guest memory so that ballooned pages are backed.
+    ser.run("dd if=/dev/zero of=/fill bs=1M count=72 2>/dev/null; rm -f /fill", 120)
+    total0 = memtotal_kib(ser)
+    host0 = memfd_kib(pid)
+    stats = balloon_stats(cid)
+    memtot = stats.get(5, 0)
+    tap(stats and all(0 <= t <= 15 for t in stats) and
+        memtot == (total0 or 0) * 1024 and
+        MEM_MIB * 0.6 * (1 << 20) <= memtot <= MEM_MIB * (1 << 20),
+        "balloon stats: tags 0..15, MEMTOT %d = guest MemTotal, near %d MiB" %
+        (memtot, MEM_MIB), json.dumps(stats))
+    tap(4 in stats and 6 in stats and stats[4] <= memtot,
+        "balloon stats carry free and available memory")
+    rc, _, err = virtzctl("balloon", str(cid), "set", str(pages))
+    actual = wait_actual(cid, pages)
+    tap(rc == 0 and actual == pages, "balloon set N: GetNumPages reaches N",
+        "rc %d %s actual %s" % (rc, err, actual))
+    time.sleep(1)
+    total1 = memtotal_kib(ser)
+    host1 = memfd_kib(pid)
+    want = pages * 4
+    tap(total0 and total1 and abs((total0 - total1) - want) <= want // 10,
+        "inflating lowers the guest's MemTotal by N pages (%s -> %s KiB)" %
+        (total0, total1))
+    tap(host0 is not None and host1 is not None and host0 - host1 >= want // 2,
+        "inflating frees host memory: guest RAM memfd %s -> %s KiB for %d KiB" %
+        (host0, host1, want))
+
+    stats1 = balloon_stats(cid)
+    tap(stats1.get(5, 0) == total1 * 1024,
+        "balloon stats are fresh: MEMTOT follows the inflated MemTotal",
+        "%s vs %s KiB" % (stats1.get(5), total1))
+
+    rc, _, err = virtzctl("balloon", str(cid), "set", "0")
+    actual = wait_actual(cid, 0)
+    time.sleep(1)
+    total2 = memtotal_kib(ser)
+    tap(rc == 0 and actual == 0 and total2 == total0,
+        "deflating restores GetNumPages 0 and MemTotal (%s KiB)" % total2, err)
+    ser.run("dd if=/dev/zero of=/fill bs=1M count=72 2>/dev/null; rm -f /fill", 120)
+    host2 = memfd_kib(pid)
+    tap(host2 is not None and host2 >= host1 + want // 2,
+        "deflated pages come back to the guest when used (%s KiB)" % host2)
+
+    rc, _, err = virtzctl("balloon", str(cid), "set", str(1 << 30))
+    tap(rc != 0 and "more than the guest's" in err,
+        "balloon set beyond guest memory is refused", err)
+    rc, out, err = virtzctl("balloon", str(cid), "get")
+    tap(rc == 0 and out.strip() == "0", "balloon get", out + err)
 
 
 def kernel_path():
@@ -149,6 +289,7 @@ def launch(env, label=None, url=None, cpus=1, mem=128, kernel=None, extra=()):
         args += ["--label", label]
     if url:
         args += ["--url", url]
+    args += ["--log", "/tmp/virtzd-%s.log" % (label or url or "x").replace("/", "_")]
     rc, out, err = virtzctl(*args)
     if rc:
         return None, err.strip()
@@ -222,7 +363,8 @@ def main():
     tap(env_list() == before, "refused launches leave no registry entry")
 
     # --- three guests in two environments ---
-    a, err_a = launch(env1, url="fuchsia-pkg://virtz/guest-a", cpus=2)
+    a, err_a = launch(env1, url="fuchsia-pkg://virtz/guest-a", cpus=2,
+                      mem=MEM_MIB)
     b, err_b = launch(env1, label="guest-b")
     c, err_c = launch(env2, label="guest-c")
     cids = [x for x in (a, b, c) if x]
@@ -251,6 +393,25 @@ def main():
         "Operation not permitted" in err2,
         "unprivileged may list but not create", out + err + err2)
 
+    # --- kill -9 leaves nothing stale; deleting non-empty envs fails ---
+    os.kill(pid_b, signal.SIGKILL)
+    gone = wait_gone(pid_b)
+    time.sleep(0.5)
+    in1 = cids_of(env_list(), env1)
+    tap(gone and set(in1) == {a}, "kill -9 of a virtzd removes its entry",
+        json.dumps(in1))
+
+    rc, _, err = virtzctl("env", "delete", str(env2))
+    tap(rc != 0 and "still has 1 instance" in err,
+        "an environment with instances cannot be deleted", err)
+    pid_c = cids_of(env_list(), env2)[c]["pid"]
+    rc, _, err = virtzctl("guest", "stop", str(c))
+    tap(rc == 0 and wait_gone(pid_c), "guest stop ends its virtzd", err)
+    time.sleep(0.5)
+    rc, _, err = virtzctl("env", "delete", str(env2))
+    tap(rc == 0 and cids_of(env_list(), env2) is None,
+        "the emptied environment deletes", err)
+
     # --- the guest: serial round trip and SMP ---
     ser = Serial(a)
     t0 = time.time()
@@ -270,8 +431,11 @@ def main():
     rc, out, _ = virtzctl("-j", "guest", "info", str(a))
     info = json.loads(out) if rc == 0 else {}
     tap(info.get("cid") == a and info.get("cpus") == 2 and
-        info.get("memory_bytes") == 128 << 20 and info.get("env") == env1,
+        info.get("memory_bytes") == MEM_MIB << 20 and info.get("env") == env1,
         "guest info over the control socket", out)
+
+    # --- balloon: inflate/deflate seen by the guest and by the host ---
+    balloon_tests(a, ser, cids_of(env_list(), env1)[a]["pid"])
 
     # --- control socket validation: each type, each way of being wrong ---
     s = ctl_connect(a)
@@ -309,25 +473,6 @@ def main():
         ser.expect("STILL2ALIVE", 60) is not None,
         "after the bad messages the guest still runs and answers")
 
-    # --- kill -9 leaves nothing stale; deleting non-empty envs fails ---
-    os.kill(pid_b, signal.SIGKILL)
-    gone = wait_gone(pid_b)
-    time.sleep(0.5)
-    in1 = cids_of(env_list(), env1)
-    tap(gone and set(in1) == {a}, "kill -9 of a virtzd removes its entry",
-        json.dumps(in1))
-
-    rc, _, err = virtzctl("env", "delete", str(env2))
-    tap(rc != 0 and "still has 1 instance" in err,
-        "an environment with instances cannot be deleted", err)
-    pid_c = cids_of(env_list(), env2)[c]["pid"]
-    rc, _, err = virtzctl("guest", "stop", str(c))
-    tap(rc == 0 and wait_gone(pid_c), "guest stop ends its virtzd", err)
-    time.sleep(0.5)
-    rc, _, err = virtzctl("env", "delete", str(env2))
-    tap(rc == 0 and cids_of(env_list(), env2) is None,
-        "the emptied environment deletes", err)
-
     pid_a = cids_of(env_list(), env1)[a]["pid"]
     virtzctl("guest", "stop", str(a))
     wait_gone(pid_a)
@@ -337,6 +482,11 @@ def main():
         "stopping the last guest removes its socket; env deletes", err)
 
     print("1..%d" % len(results))
+    if not all(r[0] for r in results):
+        for log in glob.glob("/tmp/virtzd-*.log"):
+            with open(log, errors="replace") as f:
+                for line in f.read().splitlines()[-20:]:
+                    print("# %s: %s" % (os.path.basename(log), line))
     return 0 if all(r[0] for r in results) else 1
 
 

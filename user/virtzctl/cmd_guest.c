@@ -30,7 +30,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: virtzctl [-j] guest launch --env ID --kernel FILE [--initrd FILE]\n"
 		"                 [--cmdline TEXT] [--args TEXT] [--url URL] [--label TEXT]\n"
-		"                 [--memory MIB] [--cpus N]\n"
+		"                 [--memory MIB] [--cpus N] [--log FILE]\n"
 		"       virtzctl [-j] guest list\n"
 		"       virtzctl [-j] guest info CID\n"
 		"       virtzctl guest stop CID\n"
@@ -40,7 +40,8 @@ static void usage(FILE *out)
 		"        print its CID.  --url and --label are the LaunchInfo fields\n"
 		"        (the label defaults to the url); --args is appended to the\n"
 		"        kernel command line.  virtzd is looked up beside virtzctl,\n"
-		"        then as $VIRTZD, then in PATH.\n"
+		"        then as $VIRTZD, then in PATH.  --log FILE collects virtzd's\n"
+		"        messages after start-up (default: discarded).\n"
 		"list    registered guests (CID, environment, pid, label)\n"
 		"info    what the guest's virtzd reports over its control socket\n"
 		"stop    ask the guest's virtzd to stop the guest and exit\n"
@@ -107,10 +108,12 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },
+		{ "log", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = NULL, *kernel = NULL, *initrd = NULL, *url = NULL;
 	const char *label = NULL, *mem = "256", *cpus = "1", *args = NULL;
+	const char *log = "/dev/null";
 	const char *cmdline = "console=ttyS0 reboot=k panic=-1";
 	char virtzd[PATH_MAX], fdarg[16], full[4096], reply[640];
 	char *vargv[24];
@@ -130,6 +133,7 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		case 'l': label = optarg; break;
 		case 'm': mem = optarg; break;
 		case 'p': cpus = optarg; break;
+		case 'L': log = optarg; break;
 		default:
 			return ctl_usage_err("guest", "bad launch option");
 		}
@@ -175,6 +179,7 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	if (pid == 0) {
 		/* Detach: new session, then a grandchild init adopts. */
 		int null = open("/dev/null", O_RDWR);
+		int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
 		setsid();
 		if (fork() != 0)
@@ -182,8 +187,9 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		if (null >= 0) {
 			dup2(null, 0);
 			dup2(null, 1);
-			dup2(null, 2);
 		}
+		if (logfd >= 0)
+			dup2(logfd, 2);
 		fcntl(pfd[1], F_SETFD, 0);
 		execvp(virtzd, vargv);
 		dprintf(pfd[1], "error cannot run %s: %s\n", virtzd,

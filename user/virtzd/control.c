@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "balloon.h"
 #include "control.h"
 #include "vzctlsock.h"
 
@@ -141,10 +142,47 @@ size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
 	case VZ_CTL_GUEST_STOP:
 		vm_stop(c->vm, 0);
 		return reply_ok(reply, NULL, 0);
-	default:
-		/* BalloonController: valid requests, no device behind them. */
+	}
+
+	/* BalloonController */
+	if (!c->vm->balloon)
 		return reply_err(reply, -ENODEV,
 				 "%s: this guest has no balloon device", name);
+	switch (h.type) {
+	case VZ_CTL_BALLOON_GET_NUM_PAGES: {
+		uint32_t n = balloon_actual(c->vm->balloon);
+
+		return reply_ok(reply, &n, sizeof(n));
+	}
+	case VZ_CTL_BALLOON_REQUEST_NUM_PAGES: {
+		char err[160];
+		uint32_t n;
+		int ret;
+
+		memcpy(&n, msg + sizeof(h), sizeof(n));
+		ret = balloon_request(c->vm->balloon, n, err, sizeof(err));
+		if (ret)
+			return reply_err(reply, ret, "%s: %s", name, err);
+		return reply_ok(reply, NULL, 0);
+	}
+	default: {	/* VZ_CTL_BALLOON_GET_MEM_STATS */
+		struct vz_ctl_mem_stat st[BALLOON_NUM_TAGS];
+		uint16_t tags[BALLOON_NUM_TAGS];
+		uint64_t vals[BALLOON_NUM_TAGS];
+		char err[160];
+		int i, n;
+
+		n = balloon_stats(c->vm->balloon, tags, vals, 3000, err,
+				  sizeof(err));
+		if (n < 0)
+			return reply_err(reply, n, "%s: %s", name, err);
+		memset(st, 0, sizeof(st));
+		for (i = 0; i < n; i++) {
+			st[i].tag = tags[i];
+			st[i].val = vals[i];
+		}
+		return reply_ok(reply, st, n * sizeof(st[0]));
+	}
 	}
 }
 

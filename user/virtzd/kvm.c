@@ -120,6 +120,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 			       VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
 	vm->ncpus = cfg->cpus;
 	vm->mem_size = cfg->mem_mib << 20;
+	pthread_mutex_init(&vm->msi_lock, NULL);
 
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
@@ -209,6 +210,124 @@ int vm_add_pio(struct vm *vm, const struct pio_dev *dev)
 	return 0;
 }
 
+int vm_add_mmio(struct vm *vm, const struct mmio_dev *dev)
+{
+	if (vm->nmmio >= VM_MAX_MMIO)
+		return -ENOSPC;
+	vm->mmio[vm->nmmio++] = *dev;
+	return 0;
+}
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so it is rebuilt from
+ * scratch: KVM's default irqchip routes (GSI 0-15 to the PICs and the
+ * IOAPIC, 16-23 to the IOAPIC), then every valid MSI route.
+ */
+static int msi_apply(struct vm *vm)
+{
+	struct kvm_irq_routing *r;
+	unsigned int n = 0;
+	int i, ret;
+
+	r = calloc(1, sizeof(*r) + (16 + 24 + VM_MAX_MSI) * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < 16; i++) {
+		r->entries[n].gsi = i;
+		r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r->entries[n].u.irqchip.irqchip = i < 8 ? KVM_IRQCHIP_PIC_MASTER :
+						  KVM_IRQCHIP_PIC_SLAVE;
+		r->entries[n].u.irqchip.pin = i % 8;
+		n++;
+	}
+	for (i = 0; i < 24; i++) {
+		r->entries[n].gsi = i;
+		r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		r->entries[n].u.irqchip.pin = i;
+		n++;
+	}
+	for (i = 0; i < vm->nmsi; i++) {
+		if (!vm->msi[i].valid)
+			continue;
+		r->entries[n].gsi = vm->msi[i].gsi;
+		r->entries[n].type = KVM_IRQ_ROUTING_MSI;
+		r->entries[n].u.msi.address_lo = (uint32_t)vm->msi[i].addr;
+		r->entries[n].u.msi.address_hi = vm->msi[i].addr >> 32;
+		r->entries[n].u.msi.data = vm->msi[i].data;
+		n++;
+	}
+	r->nr = n;
+	ret = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) ? -errno : 0;
+	free(r);
+	return ret;
+}
+
+int vm_msi_alloc(struct vm *vm)
+{
+	struct kvm_irqfd irqfd = { 0 };
+	struct msi_route *m;
+	int idx, ret;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	if (vm->nmsi >= VM_MAX_MSI) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	idx = vm->nmsi;
+	m = &vm->msi[idx];
+	m->gsi = VM_MSI_GSI_BASE + idx;
+	m->valid = false;
+	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->efd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	irqfd.fd = m->efd;
+	irqfd.gsi = m->gsi;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		ret = -errno;
+		close(m->efd);
+		goto out;
+	}
+	vm->nmsi++;
+	ret = idx;
+out:
+	pthread_mutex_unlock(&vm->msi_lock);
+	return ret;
+}
+
+int vm_msi_set(struct vm *vm, int idx, uint64_t addr, uint32_t data,
+	       bool valid)
+{
+	struct msi_route *m;
+	int ret = 0;
+
+	if (idx < 0 || idx >= vm->nmsi)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->msi_lock);
+	m = &vm->msi[idx];
+	if (m->valid != valid || m->addr != addr || m->data != data) {
+		m->addr = addr;
+		m->data = data;
+		m->valid = valid;
+		ret = msi_apply(vm);
+	}
+	pthread_mutex_unlock(&vm->msi_lock);
+	return ret;
+}
+
+void vm_msi_fire(struct vm *vm, int idx)
+{
+	uint64_t one = 1;
+
+	if (idx < 0 || idx >= vm->nmsi)
+		return;
+	if (write(vm->msi[idx].efd, &one, sizeof(one)) < 0) {
+		/* Counter saturated: an interrupt is pending anyway. */
+	}
+}
+
 void vm_irq_line(struct vm *vm, int gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level };
@@ -273,6 +392,21 @@ static void handle_pio(struct vm *vm, struct kvm_run *run)
 	}
 }
 
+static void handle_mmio(struct vm *vm, struct kvm_run *run)
+{
+	int i, len = run->mmio.len;
+
+	if (len < 1 || len > 8)
+		return;
+	for (i = 0; i < vm->nmmio; i++)
+		if (vm->mmio[i].io(vm, vm->mmio[i].opaque, run->mmio.phys_addr,
+				   run->mmio.is_write, run->mmio.data, len))
+			return;
+	/* Nothing is mapped there: reads see all ones. */
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *cpu = arg;
@@ -297,18 +431,19 @@ static void *vcpu_thread(void *arg)
 			handle_pio(vm, cpu->run);
 			break;
 		case KVM_EXIT_MMIO:
-			/* Nothing is mapped there: reads see all ones. */
-			if (!cpu->run->mmio.is_write)
-				memset(cpu->run->mmio.data, 0xff,
-				       sizeof(cpu->run->mmio.data));
+			handle_mmio(vm, cpu->run);
 			break;
 		case KVM_EXIT_HLT:
 			break;
 		case KVM_EXIT_SHUTDOWN:
 			/* Triple fault: how a guest without ACPI reboots. */
+			fprintf(stderr, "virtzd: guest reset (vCPU %d shutdown); stopping\n",
+				cpu->id);
 			vm_stop(vm, 0);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
+			fprintf(stderr, "virtzd: guest system event %u; stopping\n",
+				cpu->run->system_event.type);
 			vm_stop(vm, 0);
 			break;
 		case KVM_EXIT_INTR:
@@ -394,4 +529,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
+	for (i = 0; i < vm->nmsi; i++)
+		close(vm->msi[i].efd);
 }

@@ -24,7 +24,9 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "balloon.h"
 #include "control.h"
+#include "pci.h"
 #include "json.h"
 #include "registry.h"
 #include "serial.h"
@@ -200,6 +202,11 @@ static int run(struct run_opts *o)
 	vm.serial = serial;
 	if (o->cfg.console)
 		serial_attach(serial, -1, STDOUT_FILENO, true);
+	if (pci_init(&vm))
+		DIE(o, "cannot set up the PCI bus");
+	vm.balloon = balloon_create(&vm);
+	if (!vm.balloon)
+		DIE(o, "cannot create the virtio-balloon device");
 	if (mptable_write(&vm, err, sizeof(err)))
 		goto fail;
 	if (boot_load(&vm, err, sizeof(err)))
@@ -251,8 +258,11 @@ static int run(struct run_opts *o)
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				fprintf(stderr, "virtzd: signal %u; stopping\n",
+					si.ssi_signo);
 				vm_stop(&vm, 0);
+			}
 		}
 		if (nctl)
 			control_poll_handle(&ctl, pfd + nsig, nctl);

@@ -33,6 +33,27 @@ struct pio_dev {
 
 #define VM_MAX_PIO 8
 
+/* An MMIO handler: returns false when @addr is not its own. */
+struct mmio_dev {
+	bool (*io)(struct vm *vm, void *opaque, uint64_t addr, bool write,
+		   uint8_t *data, int size);
+	void *opaque;
+};
+
+#define VM_MAX_MMIO 4
+
+/* One MSI route: a GSI above the irqchip's, with an irqfd on it. */
+struct msi_route {
+	uint32_t gsi;
+	int efd;
+	uint64_t addr;
+	uint32_t data;
+	bool valid;
+};
+
+#define VM_MAX_MSI 32
+#define VM_MSI_GSI_BASE 24
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -68,7 +89,16 @@ struct vm {
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
 
+	struct mmio_dev mmio[VM_MAX_MMIO];
+	int nmmio;
+
+	/* msi_lock protects msi[] and the KVM routing table built from it. */
+	pthread_mutex_t msi_lock;
+	struct msi_route msi[VM_MAX_MSI];
+	int nmsi;
+
 	struct serial *serial;
+	struct balloon *balloon;
 
 	/* Written once by whoever stops the machine; vCPU threads poll it. */
 	volatile int stopping;
@@ -107,6 +137,14 @@ void vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);
 int vm_add_pio(struct vm *vm, const struct pio_dev *dev);
 void vm_irq_line(struct vm *vm, int gsi, int level);
+int vm_add_mmio(struct vm *vm, const struct mmio_dev *dev);
+/* A new MSI route with its irqfd; returns its index or -errno. */
+int vm_msi_alloc(struct vm *vm);
+/* Points route @idx at (@addr, @data), or removes it when !@valid. */
+int vm_msi_set(struct vm *vm, int idx, uint64_t addr, uint32_t data,
+	       bool valid);
+/* Raises route @idx through its irqfd. */
+void vm_msi_fire(struct vm *vm, int idx);
 
 /* boot.c */
 int boot_load(struct vm *vm, char *err, size_t errlen);

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Split virtqueue parsing; see virtq.h for the trust model. */
+#include <errno.h>
+#include <string.h>
+
+#include "virtq.h"
+
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+static uint16_t rd16(const volatile void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, (const void *)p, sizeof(v));
+	return v;
+}
+
+int virtq_check(const struct guest_mem *m, const struct virtq *q)
+{
+	if (!q->size || q->size > VIRTQ_MAX_SIZE || (q->size & (q->size - 1)))
+		return -EINVAL;
+	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3))
+		return -EINVAL;
+	if (!gm_ptr(m, q->desc, 16ULL * q->size) ||
+	    !gm_ptr(m, q->avail, 6 + 2ULL * q->size) ||
+	    !gm_ptr(m, q->used, 6 + 8ULL * q->size))
+		return -EINVAL;
+	return 0;
+}
+
+int virtq_pop(const struct guest_mem *m, struct virtq *q,
+	      struct virtq_elem *e)
+{
+	const uint8_t *avail, *descs;
+	uint16_t idx, i;
+	unsigned int count;
+
+	if (virtq_check(m, q))
+		return -EINVAL;
+	avail = gm_ptr(m, q->avail, 6 + 2ULL * q->size);
+	descs = gm_ptr(m, q->desc, 16ULL * q->size);
+
+	idx = rd16(avail + 2);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (idx == q->last_avail)
+		return 0;
+	/* More entries than the ring holds: the index is garbage. */
+	if ((uint16_t)(idx - q->last_avail) > q->size)
+		return -EINVAL;
+
+	e->head = rd16(avail + 4 + 2 * (q->last_avail % q->size));
+	if (e->head >= q->size)
+		return -EINVAL;
+	e->n_out = e->n_in = 0;
+	e->out_bytes = e->in_bytes = 0;
+
+	i = e->head;
+	for (count = 0;; count++) {
+		struct vring_desc d;
+		struct virtq_seg *s;
+
+		/* A chain longer than the ring must revisit a descriptor. */
+		if (count >= q->size || count >= VIRTQ_MAX_SEGS)
+			return -EINVAL;
+		memcpy(&d, descs + 16 * i, sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return -EINVAL;		/* not negotiated */
+		if (d.flags & VIRTQ_DESC_F_WRITE) {
+			if (e->in_bytes + (uint64_t)d.len > VIRTQ_MAX_BYTES)
+				return -EINVAL;
+			s = &e->in[e->n_in++];
+			e->in_bytes += d.len;
+		} else {
+			/* Readable after writable breaks the chain's layout. */
+			if (e->n_in ||
+			    e->out_bytes + (uint64_t)d.len > VIRTQ_MAX_BYTES)
+				return -EINVAL;
+			s = &e->out[e->n_out++];
+			e->out_bytes += d.len;
+		}
+		s->ptr = gm_ptr(m, d.addr, d.len);
+		s->len = d.len;
+		if (!s->ptr)
+			return -EINVAL;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		if (d.next >= q->size)
+			return -EINVAL;
+		i = d.next;
+	}
+	q->last_avail++;
+	return 1;
+}
+
+int virtq_push(const struct guest_mem *m, struct virtq *q, uint16_t head,
+	       uint32_t len)
+{
+	uint8_t *used = gm_ptr(m, q->used, 6 + 8ULL * q->size);
+	uint32_t id = head;
+	uint16_t next;
+
+	if (!used || virtq_check(m, q))
+		return -EINVAL;
+	memcpy(used + 4 + 8 * (q->used_idx % q->size), &id, 4);
+	memcpy(used + 8 + 8 * (q->used_idx % q->size), &len, 4);
+	/* The element must be visible before the index that publishes it. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	next = ++q->used_idx;
+	memcpy(used + 2, &next, 2);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Split virtqueues (virtio 1.x, section 2.7), device side.
+ *
+ * Everything in a ring is written by the guest and is treated as
+ * hostile: indices are bounded, every descriptor address range must lie
+ * inside guest RAM, chains may not loop or exceed the queue size or
+ * VIRTQ_MAX_SEGS, and indirect descriptors (never offered) are refused.
+ * A malformed ring makes virtq_pop() fail; the device then marks itself
+ * broken (DEVICE_NEEDS_RESET) and stops touching the queue.
+ *
+ * Kept free of KVM and threads so that a fuzzer can drive it.
+ */
+#ifndef VIRTZD_VIRTQ_H
+#define VIRTZD_VIRTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VIRTQ_MAX_SIZE	256
+#define VIRTQ_MAX_SEGS	64
+#define VIRTQ_MAX_BYTES	(1U << 20)	/* per chain, each direction */
+
+#define VIRTQ_DESC_F_NEXT	1
+#define VIRTQ_DESC_F_WRITE	2
+#define VIRTQ_DESC_F_INDIRECT	4
+
+struct guest_mem {
+	uint8_t *base;
+	uint64_t size;
+};
+
+/* Host pointer to guest [gpa, gpa + len), or NULL if not all in RAM. */
+static inline void *gm_ptr(const struct guest_mem *m, uint64_t gpa,
+			   uint64_t len)
+{
+	if (gpa > m->size || len > m->size - gpa)
+		return NULL;
+	return m->base + gpa;
+}
+
+struct virtq {
+	uint16_t size;		/* negotiated, power of two */
+	bool enabled;
+	uint64_t desc, avail, used;	/* guest-physical ring addresses */
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t msix_vector;
+};
+
+struct virtq_seg {
+	uint8_t *ptr;
+	uint32_t len;
+};
+
+/* One descriptor chain: readable segments first, then writable ones. */
+struct virtq_elem {
+	uint16_t head;
+	int n_out, n_in;	/* device-readable, device-writable */
+	struct virtq_seg out[VIRTQ_MAX_SEGS];
+	struct virtq_seg in[VIRTQ_MAX_SEGS];
+	uint32_t out_bytes, in_bytes;
+};
+
+/* Checks the ring addresses of an enabled queue; 0 or -EINVAL. */
+int virtq_check(const struct guest_mem *m, const struct virtq *q);
+/*
+ * Takes the next available chain: 1 and @e filled, 0 when the ring is
+ * empty, -EINVAL when the guest wrote something malformed.
+ */
+int virtq_pop(const struct guest_mem *m, struct virtq *q,
+	      struct virtq_elem *e);
+/* Returns chain @head to the guest with @len bytes written. */
+int virtq_push(const struct guest_mem *m, struct virtq *q, uint16_t head,
+	       uint32_t len);
+
+#endif
