@@ -13,3 +13,13 @@ VIRTZD_LDLIBS += -lpthread
 
 VIRTZCTL_SRCS += user/virtzctl/cmd_env.c user/virtzctl/cmd_guest.c \
 	user/virtzctl/cmd_balloon.c user/lib/vzctlsock.c user/lib/regclient.c
+
+# The virtqueue parser: host unit tests of hostile rings, and a fuzzer.
+HOST_TESTS += virtq_test
+virtq_test_SRCS := selftests/host/virtq_test.c user/virtzd/virtq.c
+
+FUZZERS += virtq
+virtq_SRCS := fuzz/virtq_fuzz.c user/virtzd/virtq.c
+
+# In-VM tests are the scripts selftests/vm/test_virtzd_*.py; they build
+# the nested guest's initramfs with selftests/guest/mkguest.sh.

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtzd's virtqueue parser against hostile rings: each way a guest can
+ * lie (descriptor loop, address outside RAM, chain longer than allowed,
+ * indirect descriptors never offered, bad head, runaway avail index,
+ * rings outside RAM) is refused, and a well-formed chain comes back
+ * exactly as written.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The harness uses setjmp/longjmp around each test: -Wclobbered noise. */
+#pragma GCC diagnostic ignored "-Wclobbered"
+#include "kselftest_harness.h"
+#include "../../user/virtzd/virtq.h"
+
+#define RAM	(1 << 20)
+#define QSZ	16
+#define DESC	0x1000
+#define AVAIL	0x2000
+#define USED	0x3000
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+FIXTURE(vq) {
+	struct guest_mem m;
+	struct virtq q;
+	struct desc *d;
+	uint16_t *avail;
+};
+
+FIXTURE_SETUP(vq)
+{
+	self->m.base = calloc(1, RAM);
+	self->m.size = RAM;
+	memset(&self->q, 0, sizeof(self->q));
+	self->q.size = QSZ;
+	self->q.desc = DESC;
+	self->q.avail = AVAIL;
+	self->q.used = USED;
+	self->q.enabled = true;
+	self->d = (struct desc *)(self->m.base + DESC);
+	self->avail = (uint16_t *)(self->m.base + AVAIL);
+}
+
+FIXTURE_TEARDOWN(vq)
+{
+	free(self->m.base);
+}
+
+/* Makes chain @head the next available entry. */
+static void offer(struct _test_data_vq *self, uint16_t head)
+{
+	self->avail[2 + self->avail[1] % QSZ] = head;
+	self->avail[1]++;
+}
+
+TEST_F(vq, good_chain_round_trip)
+{
+	struct virtq_elem e;
+	uint32_t *used_len;
+
+	strcpy((char *)self->m.base + 0x8000, "hello");
+	self->d[3] = (struct desc){ 0x8000, 6, VIRTQ_DESC_F_NEXT, 5 };
+	self->d[5] = (struct desc){ 0x9000, 100, VIRTQ_DESC_F_WRITE, 0 };
+	offer(self, 3);
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(3, e.head);
+	ASSERT_EQ(1, e.n_out);
+	ASSERT_EQ(1, e.n_in);
+	ASSERT_STREQ("hello", (char *)e.out[0].ptr);
+	ASSERT_EQ(100U, e.in_bytes);
+	ASSERT_EQ(0, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, e.head, 42));
+	used_len = (uint32_t *)(self->m.base + USED + 8);
+	ASSERT_EQ(42U, *used_len);
+	ASSERT_EQ(1, *(uint16_t *)(self->m.base + USED + 2));
+}
+
+TEST_F(vq, descriptor_loop_refused)
+{
+	struct virtq_elem e;
+
+	self->d[0] = (struct desc){ 0x8000, 8, VIRTQ_DESC_F_NEXT, 1 };
+	self->d[1] = (struct desc){ 0x8000, 8, VIRTQ_DESC_F_NEXT, 0 };
+	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, address_outside_ram_refused)
+{
+	struct virtq_elem e;
+
+	self->d[0] = (struct desc){ RAM - 4, 8, 0, 0 };
+	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->d[0] = (struct desc){ UINT64_MAX - 2, 8, 0, 0 };
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, oversized_chain_refused)
+{
+	struct virtq_elem e;
+
+	/* Within the ring but over the byte cap. */
+	self->d[0] = (struct desc){ 0, RAM, VIRTQ_DESC_F_NEXT, 1 };
+	self->d[1] = (struct desc){ 0, 16, 0, 0 };
+	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, indirect_refused)
+{
+	struct virtq_elem e;
+
+	self->d[0] = (struct desc){ 0x8000, 16, VIRTQ_DESC_F_INDIRECT, 0 };
+	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, bad_head_and_next_refused)
+{
+	struct virtq_elem e;
+
+	offer(self, QSZ);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->avail[2] = 0;
+	self->d[0] = (struct desc){ 0x8000, 8, VIRTQ_DESC_F_NEXT, QSZ + 3 };
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, runaway_avail_index_refused)
+{
+	struct virtq_elem e;
+
+	self->avail[1] = QSZ + 1;
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+TEST_F(vq, rings_outside_ram_refused)
+{
+	struct virtq_elem e;
+
+	self->q.used = RAM - 8;
+	ASSERT_EQ(-EINVAL, virtq_check(&self->m, &self->q));
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->q.used = USED;
+	self->q.size = 3;	/* not a power of two */
+	ASSERT_EQ(-EINVAL, virtq_check(&self->m, &self->q));
+}
+
+TEST_HARNESS_MAIN
