@@ -22,8 +22,8 @@
  *
  * Freed slices and bios in flight: a bio holds the pool's io_srcu (a
  * semaphore-like SRCU read side) from map() until its end_io.  Shrink and
- * Destroy publish the new slice index, then synchronize_srcu() before
- * returning, with fvm_lock still held.  Every allocation runs under
+ * Destroy publish the new slice index, then synchronize_srcu_expedited()
+ * before returning, with fvm_lock still held.  Every allocation runs under
  * fvm_lock, so a freed slice can be handed out again only after every
  * bio that was mapped onto it has completed.
  */
@@ -56,7 +56,7 @@ static const char fvm_default_type[] = "0fc63daf-8483-4772-8e79-3d69d8477de4";
  * Locking: fvm_lock protects the pool list and every field here except
  * index.  index is read under io_srcu, from a bio's map() until its
  * end_io; it is replaced under fvm_lock and the old one is freed only
- * after synchronize_srcu(&io_srcu).
+ * after an io_srcu grace period.
  */
 struct fvm_pool {
 	struct list_head node;		/* in fvm_pools */
@@ -256,14 +256,41 @@ static int fvm_pool_commit(struct fvm_pool *pool, struct fvm_meta *m,
 	return 0;
 }
 
+struct fvm_index_rcu {
+	struct rcu_head rcu;
+	struct fvm_index *ix;
+};
+
+static void fvm_index_free_cb(struct rcu_head *rcu)
+{
+	struct fvm_index_rcu *r = container_of(rcu, struct fvm_index_rcu, rcu);
+
+	fvm_index_free(r->ix);
+	kfree(r);
+}
+
+/* Frees ix once no bio can use it; false if that cannot be queued. */
+static bool fvm_index_free_later(struct fvm_pool *pool, struct fvm_index *ix)
+{
+	struct fvm_index_rcu *r = kmalloc(sizeof(*r), GFP_KERNEL);
+
+	if (!r)
+		return false;
+	r->ix = ix;
+	call_srcu(&pool->io_srcu, &r->rcu, fvm_index_free_cb);
+	return true;
+}
+
 /*
  * Commits m and makes it the pool's state.  With remap, the slice index
  * is rebuilt (before anything is written, so a failure leaves the disk
- * alone), published, and the old one is drained of bios before it is
- * freed.  On error m is still the caller's.
+ * alone) and published.  When the change frees slices, the caller waits
+ * until no bio mapped through the old index is in flight; otherwise the
+ * old index is freed after that grace period in the background.  On
+ * error m is still the caller's.
  */
 static int fvm_pool_install(struct fvm_pool *pool, struct fvm_meta *m,
-			    bool remap, const char **why)
+			    bool remap, bool frees, const char **why)
 {
 	struct fvm_index *ix = NULL, *old;
 	int ret;
@@ -281,10 +308,12 @@ static int fvm_pool_install(struct fvm_pool *pool, struct fvm_meta *m,
 	}
 	fvm_meta_free(pool->meta);
 	pool->meta = m;
-	if (ix) {
-		old = rcu_replace_pointer(pool->index, ix,
-					  lockdep_is_held(&fvm_lock));
-		synchronize_srcu(&pool->io_srcu);
+	if (!ix)
+		return 0;
+	old = rcu_replace_pointer(pool->index, ix, lockdep_is_held(&fvm_lock));
+	if (!frees || !fvm_index_free_later(pool, old)) {
+		/* Expedited: metadata operations are rare, callers wait. */
+		synchronize_srcu_expedited(&pool->io_srcu);
 		fvm_index_free(old);
 	}
 	return 0;
@@ -348,7 +377,7 @@ static int fvm_op_apply(struct fvm_meta *m, struct fvm_op *op)
 int fvm_pool_op(struct fvm_pool *pool, struct fvm_op *op, const char **why)
 {
 	struct fvm_meta *m;
-	bool remap;
+	bool remap, frees;
 	int ret;
 
 	lockdep_assert_held(&fvm_lock);
@@ -384,9 +413,10 @@ int fvm_pool_op(struct fvm_pool *pool, struct fvm_op *op, const char **why)
 		*why = fvm_op_why(op, ret);
 		goto err_free;
 	}
-	remap = op->kind == FVM_OP_ALLOCATE || op->kind == FVM_OP_EXTEND ||
-		op->kind == FVM_OP_SHRINK || op->kind == FVM_OP_DESTROY;
-	ret = fvm_pool_install(pool, m, remap, why);
+	frees = op->kind == FVM_OP_SHRINK || op->kind == FVM_OP_DESTROY;
+	remap = frees || op->kind == FVM_OP_ALLOCATE ||
+		op->kind == FVM_OP_EXTEND;
+	ret = fvm_pool_install(pool, m, remap, frees, why);
 	if (ret)
 		goto err_free;
 	return 0;
@@ -420,7 +450,8 @@ static struct fvm_pool *fvm_pool_lookup_md(struct mapped_device *md)
 
 static void fvm_pool_free(struct fvm_pool *pool)
 {
-	/* No target is left, so no bio can hold io_srcu. */
+	/* No target is left, so no bio holds io_srcu; old indexes go. */
+	srcu_barrier(&pool->io_srcu);
 	cleanup_srcu_struct(&pool->io_srcu);
 	fvm_index_free(rcu_dereference_protected(pool->index, true));
 	fvm_meta_free(pool->meta);
@@ -700,7 +731,7 @@ static int fvm_pool_preresume(struct dm_target *ti)
 		fvm_meta_free(m);
 		goto out;
 	}
-	ret = fvm_pool_install(pool, m, false, &why);
+	ret = fvm_pool_install(pool, m, false, false, &why);
 	if (ret) {
 		DMERR("%s: growing the pool: %s", dm_device_name(pool->md),
 		      why);
