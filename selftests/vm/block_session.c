@@ -688,6 +688,110 @@ TEST_F(sess, submit_reap_ioctl)
 	ASSERT_EQ(EFAULT, errno);
 }
 
+static uint32_t xs(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* Random bytes, nudged so that some requests get past validation. */
+static void random_request(struct virtz_block_fifo_request *r, uint32_t *x,
+			   uint64_t nblk, uint64_t vmo_blocks)
+{
+	uint8_t raw[64];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = xs(x);
+	vzb_decode_bytes(raw, sizeof(raw), r, 1);
+	if (xs(x) % 4)
+		r->opcode = xs(x) % 7;
+	if (xs(x) % 4)
+		r->flags &= 0x3f;
+	if (xs(x) % 2)
+		r->flags &= ~(uint32_t)0x30;
+	if (xs(x) % 4)
+		r->vmoid = xs(x) % 4;
+	if (xs(x) % 2)
+		r->group %= 10;
+	if (xs(x) % 2) {
+		r->length = 1 + xs(x) % 64;
+		r->vmo_offset = xs(x) % vmo_blocks;
+		r->dev_offset = xs(x) % nblk;
+	}
+}
+
+static bool known_status(int st)
+{
+	switch (st) {
+	case 0: case -EINVAL: case -EBADF: case -ERANGE: case -EROFS:
+	case -EACCES: case -EOPNOTSUPP: case -EBUSY: case -EBADMSG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Thousands of random requests: answers with known errors, no crash. */
+TEST_F(sess, random_requests_get_sane_answers)
+{
+	struct virtz_block_fifo_request req[32];
+	struct virtz_block_fifo_response resp[VIRTZ_BLOCK_FIFO_DEPTH];
+	uint64_t vmo_blocks = VMO_SIZE / self->bs;
+	uint32_t x = 0x2545f491 ^ (uint32_t)getpid(), seed = x;
+	uint32_t sent = 0, answered = 0, nreq, nresp, i, g;
+	uint16_t g16;
+	int rounds;
+
+	TH_LOG("seed %u", seed);
+	for (rounds = 0; rounds < 150; rounds++) {
+		for (i = 0; i < 32; i++)
+			random_request(&req[i], &x, self->info.block_count,
+				       vmo_blocks);
+		nreq = 32;
+		nresp = VIRTZ_BLOCK_FIFO_DEPTH;
+		ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp,
+					     &nresp, 0));
+		sent += nreq;
+		for (i = 0; i < nresp; i++) {
+			ASSERT_TRUE(known_status(resp[i].status))
+				TH_LOG("status %d", resp[i].status);
+			ASSERT_LE(1U, resp[i].count);
+			answered += resp[i].count;
+		}
+	}
+	/* Close every group, then drain until nothing is in flight. */
+	for (g = 0; g < VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT; g++) {
+		vzb_req(&req[g], VIRTZ_BLOCK_OP_FLUSH, ITEM | LAST, 0, 0, 0, 0, 0);
+		req[g].group = g;
+	}
+	nreq = VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT;
+	do {
+		nresp = VIRTZ_BLOCK_FIFO_DEPTH;
+		ASSERT_EQ(0, vzb_submit_reap(self->sfd, req, &nreq, resp,
+					     &nresp, VIRTZ_BLOCK_FIFO_DEPTH));
+		for (i = 0; i < nresp; i++) {
+			ASSERT_TRUE(known_status(resp[i].status));
+			answered += resp[i].count;
+		}
+		nreq = 0;
+	} while (nresp);
+	TH_LOG("%u random requests taken, %u answered", sent, answered);
+	ASSERT_LE(answered, sent + VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT);
+	ASSERT_LT(sent / 2, answered);
+
+	/* The session still works: reattach (CLOSE_VMO may have hit them). */
+	fill_pattern(self->mem, self->bs, 31);
+	ASSERT_EQ(0, vzb_attach_mem(self->sfd, self->mem, VMO_SIZE, 0, &g16));
+	ASSERT_EQ(0, DO(WR, 0, g16, 1, 0, 0));
+	memset(self->fdmap, 0, self->bs);
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, self->memfd, 0, 0, 0, &g16));
+	ASSERT_EQ(0, DO(RD, 0, g16, 1, 0, 0));
+	ASSERT_EQ(0, memcmp(self->fdmap, self->mem, self->bs));
+}
+
 TEST_F(sess, too_many_vmos_and_close_vmo)
 {
 	uint16_t ids[VIRTZ_BLOCK_MAX_VMOS], id;
