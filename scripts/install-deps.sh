@@ -17,6 +17,7 @@ PKGS=(
 	liburing-dev
 	python3 python3-yaml python3-jsonschema
 	sparse fio
+	qemu-utils zlib1g-dev
 	util-linux e2fsprogs
 )
 
