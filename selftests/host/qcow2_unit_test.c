@@ -564,6 +564,36 @@ TEST_F(dir, unaligned_l2_table_is_corrupt)
 	qcow2_close(q);
 }
 
+/* L1 and L2 entries aimed at metadata: reads work, writes are refused. */
+TEST_F(dir, writes_over_metadata_refused)
+{
+	uint8_t b[16] = { 1 }, before[8192], now[8192];
+	struct img im;
+	struct qcow2 *q;
+	uint64_t l2;
+	int fd;
+
+	img_make(&im, 3, 12, 4 << 20, NULL, NULL, 0);
+	l2 = img_add_l2(&im);
+	be64(im.b + l2 + 8, im.l1_off | 1ull << 63);	/* data = L1 table */
+	be64(im.b + im.l1_off + 8, im.cs | 1ull << 63);	/* L2 #1 = reftable */
+	memcpy(before, im.b, sizeof(before));
+	ASSERT_EQ(0, img_write(&im, self->path));
+	free(im.b);
+	ASSERT_EQ(0, qcow2_open(self->path, QCOW2_O_RDWR, &q, NULL, 0));
+	EXPECT_EQ(0, qcow2_pread(q, now, 4096, 4096));
+	EXPECT_EQ(-EIO, qcow2_pwrite(q, b, sizeof(b), 4096));
+	qcow2_close(q);
+	ASSERT_EQ(0, qcow2_open(self->path, QCOW2_O_RDWR, &q, NULL, 0));
+	/* Guest offset 2 MiB is mapped by L1 entry 1. */
+	EXPECT_EQ(-EIO, qcow2_pwrite(q, b, sizeof(b), 2 << 20));
+	qcow2_close(q);
+	fd = open(self->path, O_RDONLY);
+	ASSERT_EQ(8192, pread(fd, now, 8192, 0));
+	close(fd);
+	EXPECT_EQ(0, memcmp(before, now, 8192));	/* header, reftable */
+}
+
 /* ---- writes --------------------------------------------------------------- */
 
 /* Writes straddling clusters and L2 tables read back, also after reopen. */

@@ -279,7 +279,6 @@ ok "open a chain of 16 backing files" "$tool" info deep16.qcow2
 ok "refuse a chain of 17 backing files" refuses deep17.qcow2 \
 	"qcow2: backing chain too deep (more than 16 backing files)"
 
-du -sh "$work" >&2
 echo "1..$n"
 printf '%s\n' "${results[@]}"
 [ $nfail -eq 0 ]

@@ -844,6 +844,12 @@ static int ensure_l2(struct qcow2 *q, uint64_t off, uint64_t *l2_off)
 	ret = l2_table_of(q, off, &old);
 	if (ret)
 		return ret;
+	/*
+	 * Writing through a "table" over the header or the L1 or refcount
+	 * table would overwrite them: only a corrupt image asks for that.
+	 */
+	if (old && cluster_is_metadata_area(q, old >> q->cluster_bits))
+		return mark_broken(q);
 	if (old && (e & OFLAG_COPIED)) {
 		*l2_off = old;
 		return 0;
