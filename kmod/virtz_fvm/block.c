@@ -82,7 +82,6 @@ struct vblk_vmo {
 	struct file *file;	/* the memfd, or NULL for pinned user memory */
 	struct mm_struct *mm;	/* charged for nr_pages of locked memory */
 	bool writable;		/* READ requests may fill it */
-	u16 id;
 	/* The rest is under the session's lock. */
 	unsigned int inflight;	/* requests using the pages */
 	struct vblk_io *close_io;	/* the CLOSE_VMO waiting for inflight == 0 */
@@ -126,11 +125,11 @@ struct vblk_group {
 /*
  * A session.  Locking: @lock (taken from bio completion, so irqsave)
  * protects @vmos, @nr_vmos, every vmo's inflight and close_io, @ios, the
- * response ring and @groups.  @read_mutex serializes readers, so that a
- * response is taken off the ring only once it has reached userspace.
- * Everything else is set at open and constant.  @wait is woken whenever
- * a response is queued or @ios drops: readers, blocked writers, poll and
- * release all wait there.
+ * response ring and @groups.  @read_mutex serializes reapers (read() and
+ * SUBMIT_REAP), so that a response is taken off the ring only once it has
+ * reached userspace.  Everything else is set at open and constant.  @wait
+ * is woken whenever a response is queued or taken or @ios drops: reapers,
+ * blocked writers, poll and release all wait there.
  */
 struct vblk_session {
 	struct file *bdev_file;
@@ -312,6 +311,9 @@ static long vblk_attach_vmo(struct vblk_session *s, void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
+	/* Spare the pinning when the table is full; checked again below. */
+	if (READ_ONCE(s->nr_vmos) >= VIRTZ_BLOCK_MAX_VMOS)
+		return -ENOSPC;
 	vmo = vblk_vmo_create(&a);
 	if (IS_ERR(vmo))
 		return PTR_ERR(vmo);
@@ -321,7 +323,6 @@ static long vblk_attach_vmo(struct vblk_session *s, void __user *argp)
 		if (!s->vmos[id])
 			break;
 	if (id <= VIRTZ_BLOCK_MAX_VMOS) {
-		vmo->id = id;
 		s->vmos[id] = vmo;
 		s->nr_vmos++;
 	}
