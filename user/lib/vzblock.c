@@ -4,12 +4,37 @@
 #include <fcntl.h>
 #include <string.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <linux/virtz_fvm.h>
 
 #include "vzblock.h"
+
+/* Fuchsia's wire layout, field by field (the kernel checks it too). */
+#define WIRE(type, field, off)						\
+	_Static_assert(offsetof(struct type, field) == (off), #field)
+WIRE(virtz_block_fifo_request, opcode, 0);
+WIRE(virtz_block_fifo_request, flags, 4);
+WIRE(virtz_block_fifo_request, reqid, 8);
+WIRE(virtz_block_fifo_request, group, 12);
+WIRE(virtz_block_fifo_request, vmoid, 14);
+WIRE(virtz_block_fifo_request, length, 16);
+WIRE(virtz_block_fifo_request, total_compressed_bytes, 20);
+WIRE(virtz_block_fifo_request, vmo_offset, 24);
+WIRE(virtz_block_fifo_request, dev_offset, 32);
+WIRE(virtz_block_fifo_request, trace_flow_id, 40);
+WIRE(virtz_block_fifo_request, dun, 48);
+WIRE(virtz_block_fifo_request, slot, 56);
+WIRE(virtz_block_fifo_request, compressed_prefix_bytes, 58);
+WIRE(virtz_block_fifo_request, uncompressed_bytes, 60);
+WIRE(virtz_block_fifo_response, status, 0);
+WIRE(virtz_block_fifo_response, reqid, 4);
+WIRE(virtz_block_fifo_response, group, 8);
+WIRE(virtz_block_fifo_response, count, 12);
+_Static_assert(sizeof(struct virtz_block_fifo_request) == 64, "request");
+_Static_assert(sizeof(struct virtz_block_fifo_response) == 64, "response");
 
 int vzb_open(int bdev_fd, const struct virtz_block_offset_map *map)
 {
