@@ -120,6 +120,7 @@ struct vblk_group {
 	u32 last_reqid;
 	int status;		/* first error */
 	bool last_seen;
+	u64 zbytes;		/* uncompressed_bytes asked for so far */
 };
 
 /*
@@ -862,6 +863,12 @@ static int vblk_accept(struct vblk_session *s,
 			if (flags & VIRTZ_BLOCK_IO_GROUP_LAST) {
 				g->last_seen = true;
 				g->last_reqid = req->reqid;
+			}
+			/* MAX_DECOMPRESSED_BYTES bounds a whole transaction. */
+			if (flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD) {
+				g->zbytes += req->uncompressed_bytes;
+				if (g->zbytes > VIRTZ_BLOCK_MAX_DECOMPRESSED_BYTES)
+					status = -EINVAL;
 			}
 		}
 	}

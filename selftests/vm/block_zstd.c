@@ -207,6 +207,16 @@ TEST_F(z, two_concatenated_frames_and_a_group)
 	ASSERT_EQ(0, memcmp(self->mem, self->orig, ORIG_SIZE));
 	ASSERT_EQ(0, memcmp(self->mem + ORIG_SIZE, self->orig, 5000));
 	ASSERT_EQ(0, memcmp(self->mem + 700 * 1024, self->orig, 5000));
+
+	/*
+	 * MAX_DECOMPRESSED_BYTES bounds the group: the second request alone
+	 * would fail on the VMO's size (-ERANGE), but first the group's sum.
+	 */
+	req[1].uncompressed_bytes = VIRTZ_BLOCK_MAX_DECOMPRESSED_BYTES -
+				    ORIG_SIZE - 5000 + 1;
+	ASSERT_EQ(1, vzb_run(self->sfd, req, 2, resp));
+	ASSERT_EQ(-EINVAL, resp[0].status);
+	ASSERT_EQ(2U, resp[0].count);
 	free(two);
 	free(f2);
 }
