@@ -428,6 +428,16 @@ def main():
         repr(ser.buf[-300:]))
     tap(nproc is not None, "nproc in the guest says 2")
 
+    for _ in range(3):
+        p = subprocess.run([VIRTZCTL, "guest", "serial", str(a)],
+                           input="echo CLI$((40+2))OK\n", capture_output=True,
+                           text=True, timeout=120)
+        if "CLI42OK" in p.stdout:
+            break
+    tap(p.returncode == 0 and "CLI42OK" in p.stdout,
+        "virtzctl guest serial (piped) runs a command and shows its output",
+        repr(p.stdout[-200:]) + p.stderr)
+
     rc, out, _ = virtzctl("-j", "guest", "info", str(a))
     info = json.loads(out) if rc == 0 else {}
     tap(info.get("cid") == a and info.get("cpus") == 2 and

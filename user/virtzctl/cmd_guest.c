@@ -47,7 +47,7 @@ static void usage(FILE *out)
 		"stop    ask the guest's virtzd to stop the guest and exit\n"
 		"serial  attach to the guest's serial console; Ctrl-] detaches.\n"
 		"        Without a terminal on stdin, stdin is sent and output is\n"
-		"        printed until stdin ends and the guest is quiet for 1 s.\n");
+		"        printed until stdin ends and the guest is quiet for 3 s.\n");
 }
 
 static int parse_cid(const char *s, unsigned int *cid)
@@ -348,7 +348,7 @@ static int pump(int sock, bool tty)
 	ssize_t n;
 
 	for (;;) {
-		int i, timeout = in_open || tty ? -1 : 1000;
+		int i, timeout = in_open || tty ? -1 : 3000;
 
 		p[0] = (struct pollfd){ .fd = in_open ? 0 : -1, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = sock, .events = POLLIN };

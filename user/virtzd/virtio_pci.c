@@ -431,8 +431,8 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *vd)
 	if (!v)
 		return -ENOMEM;
 	if (vd->ops->num_queues > VIRTIO_MAX_QUEUES) {
-		free(v);
-		return -EINVAL;
+		ret = -EINVAL;
+		goto err_free;
 	}
 	v->vd = vd;
 	v->vm = vm;
@@ -446,13 +446,18 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *vd)
 		v->efd[i] = -1;
 	for (i = 0; i < vd->ops->num_queues; i++) {
 		v->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (v->efd[i] < 0)
-			return -errno;
+		if (v->efd[i] < 0) {
+			ret = -errno;
+			goto err_efd;
+		}
 	}
+	/* MSI routes are the VM's: vm_destroy() releases them. */
 	for (i = 0; i < v->nvec; i++) {
 		v->route[i] = vm_msi_alloc(vm);
-		if (v->route[i] < 0)
-			return v->route[i];
+		if (v->route[i] < 0) {
+			ret = v->route[i];
+			goto err_efd;
+		}
 		pci_w32(v->msix[i] + 12, 1);	/* masked at reset */
 	}
 	reset(v);
@@ -484,9 +489,29 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *vd)
 	v->pci.bar_io = bar_io;
 	v->pci.cfg_written = cfg_written;
 
-	ret = pci_add(vm, &v->pci);
-	if (ret < 0)
-		return ret;
+	/* The thread first: a device on the bus is there for good. */
 	ret = pthread_create(&v->thread, NULL, vpci_thread, v);
-	return ret ? -ret : 0;
+	if (ret) {
+		ret = -ret;
+		goto err_efd;
+	}
+	ret = pci_add(vm, &v->pci);
+	if (ret < 0) {
+		/* The thread only waits on our eventfds; stop it and wait. */
+		pthread_cancel(v->thread);
+		pthread_join(v->thread, NULL);
+		goto err_efd;
+	}
+	return 0;
+
+err_efd:
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if (v->efd[i] >= 0)
+			close(v->efd[i]);
+	pthread_cond_destroy(&vd->cond);
+	pthread_mutex_destroy(&vd->lock);
+err_free:
+	vd->transport = NULL;
+	free(v);
+	return ret;
 }
