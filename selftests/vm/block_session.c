@@ -816,6 +816,48 @@ TEST_F(sess, too_many_vmos_and_close_vmo)
 	ASSERT_EQ(0x5a, self->fdmap[0]);
 }
 
+/*
+ * A VMO's memory outlives the caller's view of it: unmapped anonymous
+ * memory and a memfd truncated to nothing still take I/O safely, and
+ * the memory written into the VMO reads back through the device.
+ */
+TEST_F(sess, vmo_memory_outlives_munmap_and_truncate)
+{
+	uint8_t *check = malloc(4 * self->bs), *pat = malloc(4 * self->bs);
+	uint16_t vmo;
+	uint8_t *m;
+
+	ASSERT_NE(NULL, check);
+	m = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	fill_pattern(m, 65536, 12);
+	memcpy(pat, m, 4 * self->bs);
+	ASSERT_EQ(0, vzb_attach_mem(self->sfd, m, 65536, 0, &vmo));
+	ASSERT_EQ(0, munmap(m, 65536));
+	/* The pinned pages still hold what was there. */
+	ASSERT_EQ(0, DO(WR, 0, vmo, 4, 0, 500));
+	ASSERT_EQ(0, direct_read(self->nb.dev, 500ULL * self->bs, check,
+				 4 * self->bs));
+	ASSERT_EQ(0, memcmp(check, pat, 4 * self->bs));
+	ASSERT_EQ(0, DO(RD, 0, vmo, 4, 4, 500));
+
+	/* The memfd loses all its pages: the VMO keeps its own. */
+	fill_pattern(self->fdmap, 4 * self->bs, 13);
+	memcpy(pat, self->fdmap, 4 * self->bs);
+	ASSERT_EQ(0, munmap(self->fdmap, VMO_SIZE));
+	ASSERT_EQ(0, ftruncate(self->memfd, 0));
+	ASSERT_EQ(0, DO(WR, 0, self->vmo_fd, 4, 0, 600));
+	ASSERT_EQ(0, direct_read(self->nb.dev, 600ULL * self->bs, check,
+				 4 * self->bs));
+	ASSERT_EQ(0, memcmp(check, pat, 4 * self->bs));
+	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, 4, 8, 600));
+	ASSERT_EQ(0, DO(VIRTZ_BLOCK_OP_CLOSE_VMO, 0, self->vmo_fd, 0, 0, 0));
+	ASSERT_EQ(0, DO(VIRTZ_BLOCK_OP_CLOSE_VMO, 0, vmo, 0, 0, 0));
+	free(check);
+	free(pat);
+}
+
 /* A device whose every request takes @ms milliseconds. */
 static int slow_dev(struct nullb *nb, unsigned int ms)
 {
