@@ -13,13 +13,16 @@
  * Everything read from the file is hostile: each offset is checked for
  * alignment and overflow before it is used, and table sizes are capped.
  *
- * Write ordering (what a crash between two flushes can leave behind):
- *   refcount raised -> data written -> fdatasync -> L2 entry -> L1 entry
- *   -> old cluster's refcount lowered.
- * A crash can leak clusters (refcount > 0, unreferenced), never leave a
- * reference to a cluster whose refcount is 0.  Freed host clusters are
- * never reused (new clusters always go at the end of the file), so a
- * lost L2 update can never alias two guest clusters.
+ * Write ordering.  Refcounts, data, L1 entries and new tables are
+ * written through; changes to existing L2 tables stay in the table cache
+ * (dirty) until a flush or an eviction, which first issues fdatasync, so
+ * a table reaches the disk only after the refcounts and data it points
+ * at.  A refcount is lowered only after the L2 change that dropped the
+ * reference is durable.  So a crash can leak clusters (refcount > 0,
+ * unreferenced), never leave a reference to a cluster whose refcount is
+ * 0 or whose data is missing.  Freed host clusters are never reused (new
+ * clusters always go at the end of the file), so a lost L2 update can
+ * never alias two guest clusters.
  */
 #include <endian.h>
 #include <errno.h>
@@ -73,10 +76,14 @@
 struct cache_slot {
 	uint64_t off;		/* host offset of the table; 0: empty */
 	uint64_t used;		/* LRU stamp */
+	bool dirty;		/* newer than the disk (L2 tables only) */
 	uint8_t *buf;
 };
 
-/* Write-through cache of cluster-sized tables (L2 tables, refblocks). */
+/*
+ * Cache of cluster-sized tables: refcount blocks (written through) and
+ * L2 tables (written back, see the ordering rules at the top).
+ */
 struct table_cache {
 	unsigned int nslots;
 	uint64_t tick;
@@ -85,12 +92,10 @@ struct table_cache {
 
 enum backing_kind { BACKING_NONE, BACKING_RAW, BACKING_QCOW2 };
 
-/* An L2 update waiting for the barrier that makes its data durable. */
+/* A reference to drop once the L2 change that removed it is durable. */
 struct pending {
-	uint64_t l2_off;
-	uint32_t l2_idx;
-	uint64_t new_entry;
 	uint64_t old_entry;
+	bool punch;
 };
 
 struct chain_id {
@@ -135,7 +140,7 @@ struct qcow2 {
 	uint8_t *zout;		/* one decompressed cluster */
 	uint64_t zout_key;	/* L2 entry zout holds; 0: none */
 
-	struct pending pend[PENDING_MAX];
+	struct pending pend[PENDING_MAX];	/* deferred releases */
 	unsigned int npend;
 
 	enum backing_kind bkind;
@@ -285,19 +290,48 @@ static void cache_free(struct table_cache *c)
 		free(c->slot[i].buf);
 }
 
-static struct cache_slot *cache_victim(struct table_cache *c)
+/*
+ * Writes a dirty table back.  The barrier first makes everything it
+ * points at (refcounts, data) durable before it.
+ */
+static int slot_writeback(struct qcow2 *q, struct cache_slot *s)
+{
+	int ret;
+
+	if (!s->dirty)
+		return 0;
+	ret = barrier(q);
+	if (!ret)
+		ret = q_pwrite(q, s->buf, q->cluster_size, s->off);
+	if (ret) {
+		q->broken = true;
+		return ret;
+	}
+	s->dirty = false;
+	return 0;
+}
+
+/* A slot to reuse, written back first if it is dirty. */
+static int cache_victim(struct qcow2 *q, struct table_cache *c,
+			struct cache_slot **out)
 {
 	struct cache_slot *v = &c->slot[0];
+	int ret;
 
 	for (unsigned int i = 1; i < c->nslots; i++)
 		if (c->slot[i].used < v->used)
 			v = &c->slot[i];
-	return v;
+	ret = slot_writeback(q, v);
+	if (ret)
+		return ret;
+	v->off = 0;
+	*out = v;
+	return 0;
 }
 
 /* The table at host offset @off (cluster aligned, non-zero). */
-static int cache_get(struct qcow2 *q, struct table_cache *c, uint64_t off,
-		     uint8_t **tbl)
+static int cache_get_slot(struct qcow2 *q, struct table_cache *c, uint64_t off,
+			  struct cache_slot **out)
 {
 	struct cache_slot *s;
 	int ret;
@@ -305,35 +339,89 @@ static int cache_get(struct qcow2 *q, struct table_cache *c, uint64_t off,
 	for (unsigned int i = 0; i < c->nslots; i++) {
 		if (c->slot[i].off == off) {
 			c->slot[i].used = ++c->tick;
-			*tbl = c->slot[i].buf;
+			*out = &c->slot[i];
 			return 0;
 		}
 	}
-	s = cache_victim(c);
-	s->off = 0;
+	ret = cache_victim(q, c, &s);
+	if (ret)
+		return ret;
 	ret = pread_full(q->fd, s->buf, q->cluster_size, off);
 	if (ret)
 		return ret;
 	s->off = off;
 	s->used = ++c->tick;
-	*tbl = s->buf;
+	*out = s;
 	return 0;
 }
 
+static int cache_get(struct qcow2 *q, struct table_cache *c, uint64_t off,
+		     uint8_t **tbl)
+{
+	struct cache_slot *s;
+	int ret = cache_get_slot(q, c, off, &s);
+
+	if (!ret)
+		*tbl = s->buf;
+	return ret;
+}
+
 /* Installs @buf as the content of the table at @off (already on disk). */
-static void cache_put(struct table_cache *c, uint64_t off, const uint8_t *buf,
-		      uint64_t cluster_size)
+static int cache_put(struct qcow2 *q, struct table_cache *c, uint64_t off,
+		     const uint8_t *buf)
 {
 	struct cache_slot *s = NULL;
+	int ret;
 
 	for (unsigned int i = 0; i < c->nslots; i++)
 		if (c->slot[i].off == off)
 			s = &c->slot[i];
-	if (!s)
-		s = cache_victim(c);
-	memcpy(s->buf, buf, cluster_size);
+	if (!s) {
+		ret = cache_victim(q, c, &s);
+		if (ret)
+			return ret;
+	}
+	memcpy(s->buf, buf, q->cluster_size);
 	s->off = off;
+	s->dirty = false;
 	s->used = ++c->tick;
+	return 0;
+}
+
+static void cache_drop(struct table_cache *c, uint64_t off)
+{
+	for (unsigned int i = 0; i < c->nslots; i++) {
+		if (c->slot[i].off == off) {
+			c->slot[i].off = 0;
+			c->slot[i].dirty = false;
+		}
+	}
+}
+
+/* Writes back every dirty L2 table, then makes them durable. */
+static int l2_flush(struct qcow2 *q)
+{
+	bool any = false;
+	int ret;
+
+	for (unsigned int i = 0; i < q->l2c.nslots; i++)
+		any |= q->l2c.slot[i].dirty;
+	if (!any)
+		return 0;
+	ret = barrier(q);
+	for (unsigned int i = 0; i < q->l2c.nslots && !ret; i++) {
+		struct cache_slot *s = &q->l2c.slot[i];
+
+		if (s->dirty) {
+			ret = q_pwrite(q, s->buf, q->cluster_size, s->off);
+			s->dirty = !!ret;
+		}
+	}
+	if (!ret)
+		ret = barrier(q);
+	if (ret)
+		q->broken = true;
+	return ret;
 }
 
 /* ---- refcounts ------------------------------------------------------------ */
@@ -486,7 +574,9 @@ static int ensure_refblock(struct qcow2 *q, uint64_t c)
 		ret = barrier(q);
 	if (ret)
 		return ret;
-	cache_put(&q->rbc, b << q->cluster_bits, q->cbuf, q->cluster_size);
+	ret = cache_put(q, &q->rbc, b << q->cluster_bits, q->cbuf);
+	if (ret)
+		return ret;
 	q->rt[idx] = b << q->cluster_bits;
 	put_be64(be, q->rt[idx]);
 	ret = q_pwrite(q, be, 8, q->rt_offset + idx * 8);
@@ -615,8 +705,9 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_idx)
 		ret = q_pwrite(q, q->cbuf, q->cluster_size, b << q->cluster_bits);
 		if (ret)
 			goto out;
-		cache_put(&q->rbc, b << q->cluster_bits, q->cbuf,
-			  q->cluster_size);
+		ret = cache_put(q, &q->rbc, b << q->cluster_bits, q->cbuf);
+		if (ret)
+			goto out;
 	}
 	/* Run clusters covered by existing blocks. */
 	for (uint64_t c = p; c < end; c++) {
@@ -870,7 +961,9 @@ static int ensure_l2(struct qcow2 *q, uint64_t off, uint64_t *l2_off)
 		ret = barrier(q);
 	if (ret)
 		return ret;
-	cache_put(&q->l2c, c << q->cluster_bits, q->cbuf, q->cluster_size);
+	ret = cache_put(q, &q->l2c, c << q->cluster_bits, q->cbuf);
+	if (ret)
+		return ret;
 	q->l1[i] = (c << q->cluster_bits) | OFLAG_COPIED;
 	put_be64(be, q->l1[i]);
 	ret = q_pwrite(q, be, 8, q->l1_offset + i * 8);
@@ -879,7 +972,11 @@ static int ensure_l2(struct qcow2 *q, uint64_t off, uint64_t *l2_off)
 		return ret;
 	}
 	if (old) {
-		ret = unref_cluster(q, old >> q->cluster_bits, false);
+		/* The copy replaces it: its cached changes went with it. */
+		cache_drop(&q->l2c, old);
+		ret = barrier(q);
+		if (!ret)
+			ret = unref_cluster(q, old >> q->cluster_bits, false);
 		if (ret)
 			return ret;
 	}
@@ -911,55 +1008,51 @@ static int release_entry(struct qcow2 *q, uint64_t e, bool punch)
 	return unref_cluster(q, host >> q->cluster_bits, punch);
 }
 
+/* Changes an L2 entry in the cache; it reaches the disk on write-back. */
 static int set_l2_entry(struct qcow2 *q, uint64_t l2_off, uint32_t idx,
 			uint64_t e)
 {
-	uint8_t *tbl;
+	struct cache_slot *s;
 	int ret;
 
-	ret = cache_get(q, &q->l2c, l2_off, &tbl);
+	ret = cache_get_slot(q, &q->l2c, l2_off, &s);
 	if (ret)
 		return ret;
-	put_be64(tbl + (uint64_t)idx * 8, e);
-	ret = q_pwrite(q, tbl + (uint64_t)idx * 8, 8, l2_off + (uint64_t)idx * 8);
-	if (ret)
-		q->broken = true;
-	return ret;
+	put_be64(s->buf + (uint64_t)idx * 8, e);
+	s->dirty = true;
+	return 0;
 }
 
-/* Publishes the pending L2 updates once their data is durable. */
-static int commit_pending(struct qcow2 *q, bool punch)
+/* Drops the deferred references once the L2 changes are durable. */
+static int release_pending(struct qcow2 *q)
 {
-	int ret = 0;
+	int ret;
 
 	if (!q->npend)
 		return 0;
-	ret = barrier(q);
-	for (unsigned int i = 0; i < q->npend && !ret; i++) {
-		struct pending *p = &q->pend[i];
-
-		bool same = !entry_is_compressed(p->old_entry) &&
-			    (p->old_entry & L2E_OFFSET_MASK) ==
-			    (p->new_entry & L2E_OFFSET_MASK);
-
-		ret = set_l2_entry(q, p->l2_off, p->l2_idx, p->new_entry);
-		if (!ret && !same)
-			ret = release_entry(q, p->old_entry, punch);
-	}
+	ret = l2_flush(q);
+	/* Also orders L2 tables written back by an eviction. */
+	if (!ret)
+		ret = barrier(q);
+	for (unsigned int i = 0; i < q->npend && !ret; i++)
+		ret = release_entry(q, q->pend[i].old_entry, q->pend[i].punch);
 	q->npend = 0;
 	return ret;
 }
 
-static int add_pending(struct qcow2 *q, uint64_t l2_off, uint32_t idx,
-		       uint64_t new_entry, uint64_t old_entry)
+/* Entry @old, just replaced by one at host offset @new_host (or 0). */
+static int replaced(struct qcow2 *q, uint64_t old, uint64_t new_host,
+		    bool punch)
 {
-	struct pending *p = &q->pend[q->npend++];
+	struct pending *p;
 
-	p->l2_off = l2_off;
-	p->l2_idx = idx;
-	p->new_entry = new_entry;
-	p->old_entry = old_entry;
-	return q->npend == PENDING_MAX ? commit_pending(q, false) : 0;
+	if (!entry_is_compressed(old) &&
+	    (!(old & L2E_OFFSET_MASK) || (old & L2E_OFFSET_MASK) == new_host))
+		return 0;
+	p = &q->pend[q->npend++];
+	p->old_entry = old;
+	p->punch = punch;
+	return q->npend == PENDING_MAX ? release_pending(q) : 0;
 }
 
 /* Writes @n bytes at @in within the guest cluster at @goff. */
@@ -1009,10 +1102,12 @@ static int write_in_cluster(struct qcow2 *q, uint64_t goff, const uint8_t *buf,
 		src = q->cbuf;
 	}
 	ret = q_pwrite(q, src, q->cluster_size, c << q->cluster_bits);
+	if (!ret)
+		ret = set_l2_entry(q, l2_off, idx,
+				   (c << q->cluster_bits) | OFLAG_COPIED);
 	if (ret)
 		return ret;
-	return add_pending(q, l2_off, idx, (c << q->cluster_bits) | OFLAG_COPIED,
-			   e);
+	return replaced(q, e, c << q->cluster_bits, false);
 }
 
 static int check_range(const struct qcow2 *q, uint64_t off, uint64_t len)
@@ -1060,11 +1155,11 @@ static int q_write(struct qcow2 *q, const uint8_t *buf, uint64_t len,
 		len -= n;
 	}
 	if (ret) {
-		/* Data not published is simply lost; its clusters leak. */
+		/* Not released: at worst these clusters leak. */
 		q->npend = 0;
 		return ret;
 	}
-	return commit_pending(q, false);
+	return release_pending(q);
 }
 
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
@@ -1086,8 +1181,11 @@ int qcow2_flush(struct qcow2 *q)
 	int ret = 0;
 
 	pthread_mutex_lock(&q->lock);
-	if (q->writable)
-		ret = barrier(q);
+	if (q->writable) {
+		ret = l2_flush(q);
+		if (!ret)
+			ret = barrier(q);
+	}
 	pthread_mutex_unlock(&q->lock);
 	return ret;
 }
@@ -1115,9 +1213,13 @@ static int zero_clusters(struct qcow2 *q, uint64_t off, uint64_t len,
 			break;
 		ret = set_l2_entry(q, l2_off, idx, OFLAG_ZERO);
 		if (!ret)
-			ret = release_entry(q, e, punch);
+			ret = replaced(q, e, 0, punch);
 	}
-	return ret;
+	if (ret) {
+		q->npend = 0;
+		return ret;
+	}
+	return release_pending(q);
 }
 
 static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, bool punch)
@@ -1758,7 +1860,7 @@ int qcow2_close(struct qcow2 *q)
 	if (!q)
 		return 0;
 	if (q->writable)
-		ret = barrier(q);
+		ret = qcow2_flush(q);
 	q_free(q);
 	return ret;
 }

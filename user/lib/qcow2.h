@@ -91,7 +91,10 @@ void qcow2_get_info(struct qcow2 *q, struct qcow2_info *info);
  */
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off);
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
-/* Makes every completed write durable: fdatasync. */
+/*
+ * Makes every completed write durable: writes the cached L2 changes back
+ * and fdatasyncs.  Until then another open of the file may not see them.
+ */
 int qcow2_flush(struct qcow2 *q);
 
 /*
