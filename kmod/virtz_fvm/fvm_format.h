@@ -34,8 +34,9 @@
  * after every successful metadata change, publish it (e.g. with RCU), and
  * resolve (vpartition, vslice) -> pslice with fvm_index_lookup(), a binary
  * search over per-partition runs of contiguous slices.  The index is
- * immutable, so readers need no lock.  Set ti->max_io_len to the slice
- * size in sectors so that a bio never spans two vslices.
+ * immutable, so readers need no lock.  The "run" it returns lets the map
+ * path send a bio spanning physically adjacent slices whole (dm.c does
+ * that, and splits only where the slices part).
  */
 #ifndef VIRTZ_FVM_FORMAT_H
 #define VIRTZ_FVM_FORMAT_H

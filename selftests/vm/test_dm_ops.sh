@@ -96,7 +96,9 @@ f "allocate: more slices than free refused (ENOSPC)" msg tdm allocate big 1000
 f "allocate: duplicate instance GUID refused" msg tdm allocate dup 1 guid="$DATA_GUID"
 f "allocate: malformed type GUID refused" msg tdm allocate bad 1 type=1234
 f "unknown verb refused" msg tdm frobnicate data
-t "failed allocations changed nothing" eq "$(st tdm 3) $(st tdm 5)" "6 2"
+f "unprivileged dmsetup message refused" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups dmsetup message tdm 0 allocate evil 1
+t "failed and refused allocations changed nothing" eq "$(st tdm 3) $(st tdm 5)" "6 2"
 
 # --- a volume: data lands in its slices, unmapped vslices fail -------------------
 t "volume by name" dmsetup create tdm-data --table "0 $((8 * SS)) fvm /dev/mapper/tdm data"
