@@ -3,7 +3,7 @@
 #
 # Writes seed images for qcow2_open_fuzz into DIR: small qcow2 files made
 # by qemu-img and qemu-io (v2 and v3, small clusters, data, zero and
-# compressed clusters, a backing file name, odd refcount widths, a
+# compressed clusters (deflate and zstd), a backing file name, odd refcount widths, a
 # snapshot, a bitmap, lazy refcounts).  Nothing when qemu-img is missing.
 #
 # usage: qcow2_open_seeds.sh DIR
@@ -32,6 +32,7 @@ io -c 'write -P 0x66 512M 8192' big
 head -c 16384 /dev/urandom >r.raw
 head -c 16384 /dev/zero >>r.raw
 qemu-img convert -c -O qcow2 -o cluster_size=512 r.raw comp
+qemu-img convert -c -O qcow2 -o cluster_size=512,compression_type=zstd r.raw zstd
 mk back compat=1.1,cluster_size=512,backing_file=base.qcow2,backing_fmt=qcow2 64K 2>/dev/null ||
 	qemu-img create -q -u -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 back 64K
 io -c 'write -P 0x77 100 100' back 2>/dev/null || true
@@ -41,6 +42,6 @@ qemu-img snapshot -c s1 snap
 mk bm cluster_size=512 16K
 qemu-img bitmap --add bm b0 2>/dev/null || true
 mk lazy compat=1.1,lazy_refcounts=on,cluster_size=512 16K
-for f in v2 v3 rc1 rc64 big comp back snap bm lazy; do
+for f in v2 v3 rc1 rc64 big comp zstd back snap bm lazy; do
 	cp "$f" "$dir/seed-$f"
 done

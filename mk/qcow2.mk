@@ -5,7 +5,7 @@
 # Included by the top-level Makefile.
 
 QCOW2_LIB_SRC := user/lib/qcow2.c
-QCOW2_LIB_LDLIBS := -lz -lpthread
+QCOW2_LIB_LDLIBS := -lz -lzstd -lpthread
 
 HOST_TESTS += qcow2_unit
 qcow2_unit_SRCS := selftests/host/qcow2_unit_test.c $(QCOW2_LIB_SRC)
@@ -19,7 +19,7 @@ qcow2_open_SRCS := fuzz/qcow2_open_fuzz.c $(QCOW2_LIB_SRC)
 qcow2_open_LDLIBS := $(QCOW2_LIB_LDLIBS)
 
 # Not linked into virtzd yet (the virtio-blk backends will add it to
-# VIRTZD_SRCS with -lz); until then `make all` builds it with the
+# VIRTZD_SRCS with -lz -lzstd); until then `make all` builds it with the
 # userspace flags so it stays warning-clean at -O2.
 all: $(BUILD)/lib/qcow2.o
 $(BUILD)/lib/qcow2.o: $(QCOW2_LIB_SRC) user/lib/qcow2.h

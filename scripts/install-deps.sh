@@ -17,7 +17,7 @@ PKGS=(
 	liburing-dev
 	python3 python3-yaml python3-jsonschema
 	sparse fio
-	qemu-utils zlib1g-dev
+	qemu-utils zlib1g-dev libzstd-dev
 	util-linux e2fsprogs
 )
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -234,10 +235,9 @@ static void m_datafile(struct img *im) { be64(im->b + 72, 4); }
 static void m_extl2(struct img *im) { be64(im->b + 72, 16); }
 static void m_unknown(struct img *im) { be64(im->b + 72, 1ull << 40 | 1); }
 static void m_dirty(struct img *im) { be64(im->b + 72, 1); }
-static void m_zstd(struct img *im)
+static void m_zstd_nobit(struct img *im)
 {
 	be32(im->b + 100, 112);
-	be64(im->b + 72, 8);
 	im->b[104] = 1;
 }
 static void m_ctype9(struct img *im)
@@ -343,9 +343,9 @@ HOSTILE(data_file_bit, m_datafile, 3, 0, -EOPNOTSUPP, "qcow2: external data file
 HOSTILE(extended_l2, m_extl2, 3, 0, -EOPNOTSUPP, "qcow2: extended L2 entries (subclusters) are not supported (incompatible bit 4)");
 HOSTILE(unknown_incompat, m_unknown, 3, 0, -EOPNOTSUPP, "qcow2: unknown incompatible features 0x10000000000 are not supported");
 HOSTILE(dirty_rw, m_dirty, 3, QCOW2_O_RDWR, -EOPNOTSUPP, "qcow2: image is dirty (lazy refcounts, incompatible bit 0)");
-HOSTILE(zstd, m_zstd, 3, 0, -EOPNOTSUPP, "qcow2: compression type 1 (zstd) is not supported (only deflate)");
-HOSTILE(compression_9, m_ctype9, 3, 0, -EOPNOTSUPP, "qcow2: compression type 9 (unknown) is not supported");
-HOSTILE(compression_bit_deflate, m_cbit_deflate, 3, 0, -EINVAL, "qcow2: compression type bit set with deflate compression");
+HOSTILE(zstd_without_bit, m_zstd_nobit, 3, 0, -EINVAL, "qcow2: compression type 1 does not match incompatible bit 3");
+HOSTILE(compression_9, m_ctype9, 3, 0, -EOPNOTSUPP, "qcow2: compression type 9 is not supported (only 0 deflate and 1 zstd)");
+HOSTILE(compression_bit_deflate, m_cbit_deflate, 3, 0, -EINVAL, "qcow2: compression type 0 does not match incompatible bit 3");
 HOSTILE(refcount_order_7, m_rorder7, 3, 0, -EINVAL, "qcow2: refcount_order 7 out of range (0..6)");
 HOSTILE(header_length_short, m_hlen_short, 3, 0, -EINVAL, "qcow2: invalid header_length 96");
 HOSTILE(header_length_long, m_hlen_long, 3, 0, -EINVAL, "qcow2: invalid header_length 8192");
@@ -526,6 +526,79 @@ TEST_F(dir, read_cluster_kinds)
 		ASSERT_EQ(0, buf[i]);
 	qcow2_close(q);
 	free(buf);
+}
+
+/* Appends @len bytes of compressed data; returns its L2 entry. */
+static uint64_t img_add_compressed(struct img *im, const void *z, size_t len)
+{
+	uint64_t off = im->len + 300;	/* need not be aligned */
+	uint32_t shift = 62 - (im->cb - 8);
+	uint64_t nsec = ((off & 511) + len + 511) / 512;
+
+	img_grow(im, off + len + 512);
+	memcpy(im->b + off, z, len);
+	return 1ull << 62 | (nsec - 1) << shift | off;
+}
+
+/*
+ * zstd clusters (compression type 1): one frame, two frames, a corrupt
+ * stream, and a frame asking for a 128 MiB window, which the engine's
+ * windowLogMax refuses rather than allocating.
+ */
+TEST_F(dir, read_zstd_clusters)
+{
+	uint8_t plain[4096], z[8192], buf[4096];
+	size_t n, n2;
+	struct img im;
+	struct qcow2 *q;
+	struct qcow2_info info;
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer out;
+	uint64_t l2;
+	char err[256];
+
+	fill(plain, sizeof(plain), 11);
+	memset(plain + 2000, 0, 1500);
+	img_make(&im, 3, 12, 1 << 20, NULL, NULL, 0);
+	be32(im.b + 100, 112);
+	be64(im.b + 72, 8);
+	im.b[104] = 1;
+	l2 = img_add_l2(&im);
+
+	n = ZSTD_compress(z, sizeof(z), plain, sizeof(plain), 5);
+	ASSERT_FALSE(ZSTD_isError(n));
+	be64(im.b + l2, img_add_compressed(&im, z, n));
+	n = ZSTD_compress(z, sizeof(z), plain, 1000, 3);
+	ASSERT_FALSE(ZSTD_isError(n));
+	n2 = ZSTD_compress(z + n, sizeof(z) - n, plain + 1000, 3096, 3);
+	ASSERT_FALSE(ZSTD_isError(n2));
+	be64(im.b + l2 + 8, img_add_compressed(&im, z, n + n2));
+	memset(z, 0x5a, 64);
+	be64(im.b + l2 + 16, img_add_compressed(&im, z, 64));
+	ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 27)));
+	in = (ZSTD_inBuffer){ plain, sizeof(plain), 0 };
+	out = (ZSTD_outBuffer){ z, sizeof(z), 0 };
+	/* Streamed, so the size is unknown and the window stays 2^27. */
+	ASSERT_FALSE(ZSTD_isError(ZSTD_compressStream2(c, &out, &in,
+						       ZSTD_e_continue)));
+	ASSERT_EQ(0u, ZSTD_compressStream2(c, &out, &in, ZSTD_e_end));
+	ZSTD_freeCCtx(c);
+	be64(im.b + l2 + 24, img_add_compressed(&im, z, out.pos));
+	ASSERT_EQ(0, img_write(&im, self->path));
+	free(im.b);
+
+	ASSERT_EQ(0, qcow2_open(self->path, 0, &q, err, sizeof(err)))
+		TH_LOG("%s", err);
+	qcow2_get_info(q, &info);
+	EXPECT_EQ(0, strcmp(info.compression, "zstd"));
+	ASSERT_EQ(0, qcow2_pread(q, buf, 4096, 0));
+	EXPECT_EQ(0, memcmp(buf, plain, 4096));
+	ASSERT_EQ(0, qcow2_pread(q, buf, 4096, 4096));
+	EXPECT_EQ(0, memcmp(buf, plain, 4096));
+	EXPECT_EQ(-EIO, qcow2_pread(q, buf, 10, 2 * 4096));
+	EXPECT_EQ(-EIO, qcow2_pread(q, buf, 10, 3 * 4096));
+	qcow2_close(q);
 }
 
 TEST_F(dir, v2_zero_flag_is_corrupt)

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "qcow2.h"
 
@@ -51,6 +52,11 @@
 #define INCOMPAT_EXTL2		(1ull << 4)
 
 #define AUTOCLEAR_BITMAPS	(1ull << 0)
+
+#define COMPRESSION_DEFLATE	0
+#define COMPRESSION_ZSTD	1
+/* Bounds what one hostile zstd frame can make us allocate (4 MiB). */
+#define ZSTD_WINDOW_LOG_MAX	22
 
 #define EXT_END			0x00000000u
 #define EXT_BACKING_FORMAT	0xe2792acau
@@ -139,6 +145,8 @@ struct qcow2 {
 	uint8_t *zin;		/* compressed input: 2 clusters + 512 */
 	uint8_t *zout;		/* one decompressed cluster */
 	uint64_t zout_key;	/* L2 entry zout holds; 0: none */
+	uint8_t compression;	/* COMPRESSION_* */
+	ZSTD_DCtx *zstd;	/* made on first use */
 
 	struct pending pend[PENDING_MAX];	/* deferred releases */
 	unsigned int npend;
@@ -818,21 +826,41 @@ static void compressed_range(const struct qcow2 *q, uint64_t e,
 	*bytes = nsec * 512 - (*start & 511);
 }
 
-/* Inflates the compressed cluster @e into q->zout. */
-static int decompress(struct qcow2 *q, uint64_t e)
+/*
+ * zstd: one or more frames, then padding up to the sector.  Stops once a
+ * whole cluster is out, as QEMU does; anything else is corruption.
+ */
+static int unzstd(struct qcow2 *q, uint64_t bytes)
 {
-	uint64_t start, bytes;
-	z_stream s;
-	int ret, zr;
+	ZSTD_inBuffer in = { q->zin, bytes, 0 };
+	ZSTD_outBuffer out = { q->zout, q->cluster_size, 0 };
 
-	if (q->zout_key == e)
-		return 0;
-	q->zout_key = 0;
-	compressed_range(q, e, &start, &bytes);
-	/* nsec <= cluster_size / 256, so bytes <= 2 * cluster_size. */
-	ret = pread_full(q->fd, q->zin, bytes, start);
-	if (ret)
-		return ret;
+	if (!q->zstd) {
+		q->zstd = ZSTD_createDCtx();
+		if (!q->zstd)
+			return -ENOMEM;
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(q->zstd,
+							ZSTD_d_windowLogMax,
+							ZSTD_WINDOW_LOG_MAX)))
+			return -EIO;
+	}
+	ZSTD_DCtx_reset(q->zstd, ZSTD_reset_session_only);
+	while (out.pos < out.size) {
+		size_t in_pos = in.pos, out_pos = out.pos;
+		size_t r = ZSTD_decompressStream(q->zstd, &out, &in);
+
+		if (ZSTD_isError(r) ||
+		    (in.pos == in_pos && out.pos == out_pos))
+			return -EIO;
+	}
+	return 0;
+}
+
+static int inflate_cluster(struct qcow2 *q, uint64_t bytes)
+{
+	z_stream s;
+	int zr;
+
 	memset(&s, 0, sizeof(s));
 	if (inflateInit2(&s, -15) != Z_OK)
 		return -ENOMEM;
@@ -845,8 +873,30 @@ static int decompress(struct qcow2 *q, uint64_t e)
 	/* The stream may carry padding; what matters is a whole cluster. */
 	if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR) || s.avail_out)
 		return -EIO;
-	q->zout_key = e;
 	return 0;
+}
+
+/* Decompresses the compressed cluster @e into q->zout. */
+static int decompress(struct qcow2 *q, uint64_t e)
+{
+	uint64_t start, bytes;
+	int ret;
+
+	if (q->zout_key == e)
+		return 0;
+	q->zout_key = 0;
+	compressed_range(q, e, &start, &bytes);
+	/* nsec <= cluster_size / 256, so bytes <= 2 * cluster_size. */
+	ret = pread_full(q->fd, q->zin, bytes, start);
+	if (ret)
+		return ret;
+	if (q->compression == COMPRESSION_ZSTD)
+		ret = unzstd(q, bytes);
+	else
+		ret = inflate_cluster(q, bytes);
+	if (!ret)
+		q->zout_key = e;
+	return ret;
 }
 
 static int q_read(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t off);
@@ -1556,15 +1606,20 @@ static int parse_header(struct qcow2 *q, const uint8_t *hdr, uint64_t hdr_avail,
 	if (q->incompat & INCOMPAT_EXTL2)
 		return refuse(err, errlen, -EOPNOTSUPP,
 			      "extended L2 entries (subclusters) are not supported (incompatible bit 4)");
-	if (compression) {
+	if (compression > COMPRESSION_ZSTD) {
 		seterr(err, errlen,
-		       "qcow2: compression type %u (%s) is not supported (only deflate)",
-		       compression, compression == 1 ? "zstd" : "unknown");
+		       "qcow2: compression type %u is not supported (only 0 deflate and 1 zstd)",
+		       compression);
 		return -EOPNOTSUPP;
 	}
-	if (q->incompat & INCOMPAT_COMPRESSION)
-		return refuse(err, errlen, -EINVAL,
-			      "compression type bit set with deflate compression");
+	/* The spec ties a non-deflate type to incompatible bit 3, both ways. */
+	if (!!compression != !!(q->incompat & INCOMPAT_COMPRESSION)) {
+		seterr(err, errlen,
+		       "qcow2: compression type %u does not match incompatible bit 3",
+		       compression);
+		return -EINVAL;
+	}
+	q->compression = compression;
 	unknown = q->incompat & ~(INCOMPAT_DIRTY | INCOMPAT_COMPRESSION);
 	if (unknown) {
 		seterr(err, errlen,
@@ -1676,6 +1731,7 @@ static void q_free(struct qcow2 *q)
 	free(q->cbuf);
 	free(q->zin);
 	free(q->zout);
+	ZSTD_freeDCtx(q->zstd);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
@@ -1890,7 +1946,8 @@ void qcow2_get_info(struct qcow2 *q, struct qcow2_info *info)
 	info->writable = q->writable;
 	info->dirty = q->dirty;
 	info->backing_depth = q->bdepth;
-	info->compression = "deflate";
+	info->compression = q->compression == COMPRESSION_ZSTD ? "zstd"
+							       : "deflate";
 	snprintf(info->backing_file, sizeof(info->backing_file), "%s", q->bname);
 	snprintf(info->backing_format, sizeof(info->backing_format), "%s",
 		 q->bfmt);

@@ -50,7 +50,7 @@ struct qcow2_info {
 	int writable;
 	int dirty;			/* lazy refcounts left the image dirty */
 	int backing_depth;		/* images below this one that are open */
-	const char *compression;	/* "deflate" */
+	const char *compression;	/* "deflate" or "zstd" */
 	char backing_file[QCOW2_MAX_BACKING_NAME + 1];	/* as stored; "" */
 	char backing_format[32];	/* from the header extension; "" */
 };
