@@ -287,6 +287,9 @@ fail:
 out:
 	if (started)
 		vm_join(&vm);
+	/* Only vCPU threads reach the bus: safe to free once they are gone. */
+	if (vm_made)
+		pci_destroy(&vm);
 	control_close(&ctl);
 	if (reg_fd >= 0)
 		close(reg_fd);

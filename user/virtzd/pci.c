@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pci.h"
@@ -26,7 +27,6 @@ struct pci_bus {
 	struct pci_dev bridge;
 };
 
-static struct pci_bus bus = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 uint64_t pci_bar0(const struct pci_dev *pd)
 {
@@ -35,15 +35,15 @@ uint64_t pci_bar0(const struct pci_dev *pd)
 	return pci_r32(pd->cfg + PCI_BAR0) & ~0xfULL;
 }
 
-static struct pci_dev *selected(unsigned int *reg)
+static struct pci_dev *selected(struct pci_bus *bus, unsigned int *reg)
 {
-	uint32_t a = bus.addr;
+	uint32_t a = bus->addr;
 	unsigned int slot = (a >> 11) & 0x1f;
 
 	if (!(a & 0x80000000U) || ((a >> 16) & 0xff) || ((a >> 8) & 7))
 		return NULL;
 	*reg = a & 0xfc;
-	return slot < (unsigned int)bus.ndevs ? bus.devs[slot] : NULL;
+	return slot < (unsigned int)bus->ndevs ? bus->devs[slot] : NULL;
 }
 
 static void cfg_write(struct pci_dev *pd, unsigned int off, const uint8_t *data,
@@ -73,23 +73,24 @@ static void cfg_write(struct pci_dev *pd, unsigned int off, const uint8_t *data,
 static void pci_io(struct vm *vm, void *opaque, uint16_t port, bool write,
 		   uint8_t *data, int size)
 {
+	struct pci_bus *bus = opaque;
 	struct pci_dev *pd;
 	unsigned int reg, off;
 
-	pthread_mutex_lock(&bus.lock);
+	pthread_mutex_lock(&bus->lock);
 	if (port >= 0xcf8 && port < 0xcfc) {
 		if (size == 4 && port == 0xcf8) {
 			if (write)
-				bus.addr = pci_r32(data);
+				bus->addr = pci_r32(data);
 			else
-				pci_w32(data, bus.addr);
+				pci_w32(data, bus->addr);
 		} else if (!write) {
 			memset(data, 0xff, size);
 		}
 		goto out;
 	}
 	off = port - 0xcfc;
-	pd = selected(&reg);
+	pd = selected(bus, &reg);
 	if (!pd || off + size > 4) {
 		if (!write)
 			memset(data, 0xff, size);
@@ -101,26 +102,27 @@ static void pci_io(struct vm *vm, void *opaque, uint16_t port, bool write,
 		memcpy(data, pd->cfg + reg + off, size);
 	}
 out:
-	pthread_mutex_unlock(&bus.lock);
+	pthread_mutex_unlock(&bus->lock);
 }
 
 static bool pci_mmio(struct vm *vm, void *opaque, uint64_t addr, bool write,
 		     uint8_t *data, int size)
 {
+	struct pci_bus *bus = opaque;
 	struct pci_dev *pd = NULL;
 	uint64_t base = 0;
 	int i;
 
-	pthread_mutex_lock(&bus.lock);
-	for (i = 1; i < bus.ndevs; i++) {
-		base = pci_bar0(bus.devs[i]);
+	pthread_mutex_lock(&bus->lock);
+	for (i = 1; i < bus->ndevs; i++) {
+		base = pci_bar0(bus->devs[i]);
 		if (base && addr >= base &&
-		    addr + size <= base + bus.devs[i]->bar0_size) {
-			pd = bus.devs[i];
+		    addr + size <= base + bus->devs[i]->bar0_size) {
+			pd = bus->devs[i];
 			break;
 		}
 	}
-	pthread_mutex_unlock(&bus.lock);
+	pthread_mutex_unlock(&bus->lock);
 	if (!pd)
 		return false;
 	pd->bar_io(pd, addr - base, write, data, size);
@@ -129,37 +131,59 @@ static bool pci_mmio(struct vm *vm, void *opaque, uint64_t addr, bool write,
 
 int pci_init(struct vm *vm)
 {
-	struct pci_dev *br = &bus.bridge;
+	struct pci_bus *bus = calloc(1, sizeof(*bus));
 	struct pio_dev pio = { .base = 0xcf8, .len = 8, .io = pci_io };
 	struct mmio_dev mmio = { .io = pci_mmio };
-	int ret;
+	struct pci_dev *br;
 
-	memset(br, 0, sizeof(*br));
+	if (!bus)
+		return -ENOMEM;
+	/* Check for room first, so that neither registration can fail. */
+	if (vm->npio >= VM_MAX_PIO || vm->nmmio >= VM_MAX_MMIO) {
+		free(bus);
+		return -ENOSPC;
+	}
+	pthread_mutex_init(&bus->lock, NULL);
+	br = &bus->bridge;
 	pci_w16(br->cfg + 0x00, 0x8086);	/* Intel 440FX host bridge */
 	pci_w16(br->cfg + 0x02, 0x1237);
 	br->cfg[0x0b] = 0x06;			/* class: bridge, host */
-	bus.devs[0] = br;
-	bus.ndevs = 1;
-	ret = vm_add_pio(vm, &pio);
-	if (ret)
-		return ret;
-	return vm_add_mmio(vm, &mmio);
+	bus->devs[0] = br;
+	bus->ndevs = 1;
+	pio.opaque = bus;
+	mmio.opaque = bus;
+	vm_add_pio(vm, &pio);
+	vm_add_mmio(vm, &mmio);
+	vm->pci = bus;
+	return 0;
+}
+
+void pci_destroy(struct vm *vm)
+{
+	if (!vm->pci)
+		return;
+	pthread_mutex_destroy(&vm->pci->lock);
+	free(vm->pci);
+	vm->pci = NULL;
 }
 
 int pci_add(struct vm *vm, struct pci_dev *pd)
 {
+	struct pci_bus *bus = vm->pci;
 	int slot;
 
-	pthread_mutex_lock(&bus.lock);
-	if (bus.ndevs >= PCI_MAX_DEVS) {
-		pthread_mutex_unlock(&bus.lock);
+	if (!bus)
+		return -ENODEV;
+	pthread_mutex_lock(&bus->lock);
+	if (bus->ndevs >= PCI_MAX_DEVS) {
+		pthread_mutex_unlock(&bus->lock);
 		return -ENOSPC;
 	}
-	slot = bus.ndevs;
+	slot = bus->ndevs;
 	pci_w32(pd->cfg + PCI_BAR0, PCI_MMIO_BASE + slot * PCI_MMIO_STRIDE);
 	pci_w16(pd->cfg + PCI_COMMAND, PCI_COMMAND_MEMORY);
 	memset(pd->wmask + PCI_BAR0, 0xff, 4);
-	bus.devs[bus.ndevs++] = pd;
-	pthread_mutex_unlock(&bus.lock);
+	bus->devs[bus->ndevs++] = pd;
+	pthread_mutex_unlock(&bus->lock);
 	return slot;
 }

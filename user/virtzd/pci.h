@@ -27,7 +27,9 @@ struct pci_dev {
 		       uint8_t *data, int len);
 };
 
+/* Puts an empty bus 0 (host bridge only) on @vm: 0 or -errno. */
 int pci_init(struct vm *vm);
+void pci_destroy(struct vm *vm);
 /* Adds @pd at the next slot; assigns BAR0.  Returns the slot or -errno. */
 int pci_add(struct vm *vm, struct pci_dev *pd);
 /* Current BAR0 address of @pd, or 0 when memory decoding is off. */

@@ -72,6 +72,8 @@ struct vcpu {
 };
 
 struct serial;
+struct pci_bus;
+struct balloon;
 
 struct vm {
 	struct vm_config cfg;
@@ -97,6 +99,7 @@ struct vm {
 	struct msi_route msi[VM_MAX_MSI];
 	int nmsi;
 
+	struct pci_bus *pci;
 	struct serial *serial;
 	struct balloon *balloon;
 
