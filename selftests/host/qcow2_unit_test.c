@@ -321,7 +321,15 @@ static void m_snapshot(struct img *im)
 	be32(im->b + 60, 1);
 	be64(im->b + 64, im->l1_off);
 }
-static void m_bitmaps(struct img *im) { be64(im->b + 88, 1); }
+static void m_bitmaps_bad(struct img *im)
+{
+	be64(im->b + 88, 1);
+	be32(im->b + 104, 0x23852875);
+	be32(im->b + 108, 24);
+	be32(im->b + 112, 1);
+	be64(im->b + 120, 24);
+	be64(im->b + 128, 1ull << 40);
+}
 static void m_truncated(struct img *im) { im->len = 60; }
 
 #define HOSTILE(name, fn, ver, fl, e, m)				\
@@ -371,7 +379,7 @@ HOSTILE(extension_crypto, m_ext_crypto, 3, 0, -EOPNOTSUPP, "qcow2: encrypted ima
 HOSTILE(backing_format_vmdk, m_ext_bfmt, 3, 0, -EOPNOTSUPP, "qcow2: backing file format 'vmdk' is not supported (only qcow2 and raw)");
 HOSTILE(snapshot_table_outside, m_snap_outside, 3, 0, -EINVAL, "qcow2: snapshot table offset is unaligned or outside the file");
 HOSTILE(snapshots_rw, m_snapshot, 3, QCOW2_O_RDWR, -EOPNOTSUPP, "qcow2: writing images with internal snapshots is not supported (1 snapshots)");
-HOSTILE(bitmaps_rw, m_bitmaps, 3, QCOW2_O_RDWR, -EOPNOTSUPP, "qcow2: writing images with persistent dirty bitmaps is not supported (autoclear bit 0)");
+HOSTILE(bitmap_directory_outside, m_bitmaps_bad, 3, QCOW2_O_RDWR, -EINVAL, "qcow2: invalid bitmap directory; open read-only");
 
 TEST_F(hostile, refused)
 {

@@ -250,11 +250,15 @@ ok "refuse an external data file" refuses ext.qcow2 \
 qemu-img create -q -f qcow2 -o extended_l2=on el2.qcow2 1M
 ok "refuse extended L2 entries" refuses el2.qcow2 \
 	"qcow2: extended L2 entries (subclusters) are not supported (incompatible bit 4)"
-qemu-img create -q -f qcow2 bm.qcow2 1M
+qemu-img create -q -f qcow2 bm.qcow2 4M
 qemu-img bitmap --add bm.qcow2 b0
-ok "read an image with a persistent bitmap" "$tool" info bm.qcow2
-ok "refuse writing an image with a persistent bitmap" refuses bm.qcow2 \
-	"writing images with persistent dirty bitmaps is not supported (autoclear bit 0)" openrw
+qemu-img bitmap --add bm.qcow2 second-bitmap
+qemu-io -f qcow2 -c "write -P 0x31 0 1M" bm.qcow2 >/dev/null
+ok "read an image with persistent bitmaps" same_as_qemu bm.qcow2
+ok "bitmaps not yet in use" bash -c "! qemu-img info bm.qcow2 | grep -q in-use"
+ok "write an image with persistent bitmaps" write_and_check bm.qcow2 77 40 70000 zeroes
+ok "its bitmaps are marked in use (inconsistent), and kept" \
+	bash -c "[ \$(qemu-img info bm.qcow2 | grep -c in-use) = 2 ] && '$tool' info bm.qcow2 | grep -qx 'autoclear 0x1'"
 # Header bits QEMU only sets on a crash or a detected corruption.
 setbit() { # FILE BYTE-OFFSET VALUE
 	printf "$(printf '\\%03o' "$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none

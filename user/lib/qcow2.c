@@ -65,6 +65,11 @@
 #define EXT_CRYPTO		0x0537be77u
 #define EXT_DATA_FILE		0x44415441u
 
+#define BITMAP_IN_USE		(1u << 0)
+#define BITMAP_ENTRY_LEN	24u
+/* Largest bitmap directory we rewrite (QEMU's own limit is 64 MiB). */
+#define BITMAP_DIR_MAX		(1u << 20)
+
 #define OFLAG_COPIED		(1ull << 63)
 #define OFLAG_COMPRESSED	(1ull << 62)
 #define OFLAG_ZERO		(1ull << 0)
@@ -160,6 +165,11 @@ struct qcow2 {
 	char bfmt[32];
 	bool no_backing;
 	bool dirty;
+
+	/* From the bitmaps extension (nb == 0: none). */
+	uint32_t bm_nb;
+	uint64_t bm_dir_size;
+	uint64_t bm_dir_off;
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -1524,8 +1534,18 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *hdr, uint64_t start,
 			seterr(err, errlen,
 			       "qcow2: encrypted images are not supported (encryption header extension)");
 			return -EOPNOTSUPP;
+		case EXT_BITMAPS:
+			if (len < 24) {
+				seterr(err, errlen,
+				       "qcow2: invalid bitmaps extension");
+				return -EINVAL;
+			}
+			q->bm_nb = get_be32(hdr + pos);
+			q->bm_dir_size = get_be64(hdr + pos + 8);
+			q->bm_dir_off = get_be64(hdr + pos + 16);
+			break;
 		default:
-			/* Feature names, bitmaps and unknown ones: skipped. */
+			/* Feature names and unknown ones: skipped. */
 			break;
 		}
 		pos += (len + 7) & ~7ull;
@@ -1762,6 +1782,61 @@ static int load_tables(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * Persistent dirty bitmaps cannot follow our writes, so mark each one
+ * in use (inconsistent), as QEMU itself does while it has an image open:
+ * QEMU then reports them as inconsistent instead of trusting them, and
+ * their clusters stay counted.  Clearing autoclear bit 0 instead would
+ * make QEMU drop the directory and see those clusters as leaks.
+ */
+static int bitmaps_in_use(struct qcow2 *q, struct open_ctx *ctx)
+{
+	uint64_t pos = 0, n = q->bm_dir_size;
+	uint8_t *dir;
+	int ret;
+
+	if (!q->bm_nb)
+		return 0;
+	if (n > BITMAP_DIR_MAX || n < BITMAP_ENTRY_LEN || !q->bm_dir_off ||
+	    (q->bm_dir_off & (q->cluster_size - 1)) ||
+	    !in_file(q, q->bm_dir_off, n) ||
+	    cluster_is_metadata_area(q, q->bm_dir_off >> q->cluster_bits) ||
+	    cluster_is_metadata_area(q, (q->bm_dir_off + n - 1) >>
+					q->cluster_bits))
+		return refuse(ctx->err, ctx->errlen, -EINVAL,
+			      "invalid bitmap directory; open read-only or remove the bitmaps with 'qemu-img bitmap --remove'");
+	dir = malloc(n);
+	if (!dir)
+		return -ENOMEM;
+	ret = pread_full(q->fd, dir, n, q->bm_dir_off);
+	for (uint32_t i = 0; !ret && i < q->bm_nb; i++) {
+		uint64_t len;
+
+		if (n - pos < BITMAP_ENTRY_LEN) {
+			ret = -EINVAL;
+			break;
+		}
+		len = BITMAP_ENTRY_LEN + get_be32(dir + pos + 20) +
+		      ((uint64_t)dir[pos + 18] << 8 | dir[pos + 19]);
+		len = (len + 7) & ~7ull;
+		if (len > n - pos) {
+			ret = -EINVAL;
+			break;
+		}
+		put_be32(dir + pos + 12, get_be32(dir + pos + 12) | BITMAP_IN_USE);
+		pos += len;
+	}
+	if (ret == -EINVAL)
+		refuse(ctx->err, ctx->errlen, ret,
+		       "invalid bitmap directory; open read-only or remove the bitmaps with 'qemu-img bitmap --remove'");
+	if (!ret)
+		ret = q_pwrite(q, dir, n, q->bm_dir_off);
+	if (!ret)
+		ret = barrier(q);
+	free(dir);
+	return ret;
+}
+
 static int open_chain(int fd, const char *base_dir, unsigned int flags,
 		      struct open_ctx *ctx, struct qcow2 **out)
 {
@@ -1826,23 +1901,19 @@ static int open_chain(int fd, const char *base_dir, unsigned int flags,
 		goto fail;
 
 	if (q->writable && (q->autoclear & AUTOCLEAR_BITMAPS)) {
-		/*
-		 * Clearing the bit would make QEMU drop the bitmaps and count
-		 * their clusters as leaks; keeping it would leave them stale.
-		 */
-		ret = refuse(ctx->err, ctx->errlen, -EOPNOTSUPP,
-			     "writing images with persistent dirty bitmaps is not supported (autoclear bit 0); open read-only or remove them with 'qemu-img bitmap --remove'");
-		goto fail;
+		ret = bitmaps_in_use(q, ctx);
+		if (ret)
+			goto fail;
 	}
-	if (q->writable && q->autoclear) {
+	if (q->writable && (q->autoclear & ~AUTOCLEAR_BITMAPS)) {
 		/*
-		 * Autoclear features (e.g. persistent bitmaps) go stale once
-		 * we write, so clear them as the spec asks of writers that do
-		 * not maintain them.
+		 * Autoclear features we do not maintain go stale once we
+		 * write, so clear them as the spec asks of such writers.
 		 */
-		uint8_t zero[8] = { 0 };
+		uint8_t be[8];
 
-		ret = pwrite_full(fd, zero, 8, 88);
+		put_be64(be, q->autoclear & AUTOCLEAR_BITMAPS);
+		ret = pwrite_full(fd, be, 8, 88);
 		if (!ret)
 			ret = barrier(q);
 		if (ret) {
