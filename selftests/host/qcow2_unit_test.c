@@ -720,6 +720,35 @@ TEST_F(dir, write_read_back_across_boundaries)
 }
 
 /*
+ * Reads merge host-contiguous clusters into one pread: clusters written
+ * out of order, across an L2 table boundary (512-byte clusters: 64 per
+ * table), read back in one call at unaligned ends.
+ */
+TEST_F(dir, read_runs_follow_host_layout)
+{
+	static const int order[] = { 62, 63, 64, 65, 61, 60, 66, 67, 59 };
+	uint8_t model[10 * 512], buf[10 * 512];
+	struct qcow2 *q;
+
+	ASSERT_EQ(0, mk_simple(self->path, 3, 9, 1 << 20, NULL));
+	ASSERT_EQ(0, qcow2_open(self->path, QCOW2_O_RDWR, &q, NULL, 0));
+	memset(model, 0, sizeof(model));
+	for (unsigned int i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		uint8_t *p = model + (order[i] - 58) * 512;
+
+		fill(p, 512, order[i]);
+		ASSERT_EQ(0, qcow2_pwrite(q, p, 512, (uint64_t)order[i] * 512));
+	}
+	ASSERT_EQ(0, qcow2_pread(q, buf, sizeof(buf) - 300, 58 * 512 + 100));
+	EXPECT_EQ(0, memcmp(buf, model + 100, sizeof(buf) - 300));
+	ASSERT_EQ(0, qcow2_close(q));
+	ASSERT_EQ(0, qcow2_open(self->path, 0, &q, NULL, 0));
+	ASSERT_EQ(0, qcow2_pread(q, buf, sizeof(buf), 58 * 512));
+	EXPECT_EQ(0, memcmp(buf, model, sizeof(buf)));
+	qcow2_close(q);
+}
+
+/*
  * 512-byte clusters with 16-bit refcounts: one refcount block counts 256
  * clusters and the one-cluster table has 64 entries, so 16384 clusters
  * (8 MiB of host file) fill it; writing 10 MiB must grow it.

@@ -956,6 +956,32 @@ static int read_in_cluster(struct qcow2 *q, uint64_t e, uint64_t goff,
 	return pread_full(q->fd, buf, n, host + in);
 }
 
+/* A standard, allocated, non-zero entry with a valid offset. */
+static bool is_plain_data(uint64_t e)
+{
+	return !entry_is_compressed(e) && !(e & OFLAG_ZERO) &&
+	       (e & L2E_OFFSET_MASK);
+}
+
+/*
+ * How much of [off, off + len) maps contiguously from @host + @in, given
+ * that the first @n bytes do.  Stops at the first cluster that does not
+ * (or whose lookup fails: the caller then meets the error itself).
+ */
+static uint64_t plain_run(struct qcow2 *q, uint64_t host, uint64_t in,
+			  uint64_t n, uint64_t off, uint64_t len)
+{
+	while (n < len) {
+		uint64_t e, m = len - n;
+
+		if (get_l2_entry(q, off + n, &e) || !is_plain_data(e) ||
+		    (e & L2E_OFFSET_MASK) != host + in + n)
+			break;
+		n += m < q->cluster_size ? m : q->cluster_size;
+	}
+	return n;
+}
+
 static int q_read(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	while (len) {
@@ -966,8 +992,14 @@ static int q_read(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t off)
 		if (n > len)
 			n = len;
 		ret = get_l2_entry(q, off, &e);
-		if (!ret)
+		if (!ret && is_plain_data(e) &&
+		    !(e & L2E_OFFSET_MASK & (q->cluster_size - 1))) {
+			/* One pread for a run of host-contiguous clusters. */
+			n = plain_run(q, e & L2E_OFFSET_MASK, in, n, off, len);
+			ret = pread_full(q->fd, buf, n, (e & L2E_OFFSET_MASK) + in);
+		} else if (!ret) {
 			ret = read_in_cluster(q, e, off - in, buf, in, n);
+		}
 		if (ret)
 			return ret;
 		buf += n;
@@ -1946,6 +1978,12 @@ int qcow2_open_fd(int fd, const char *base_dir, unsigned int flags,
 	if (fstat(fd, &st)) {
 		seterr(err, errlen, "qcow2: %s", strerror(errno));
 		return -errno;
+	}
+	if ((flags & QCOW2_O_RDWR) &&
+	    (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		seterr(err, errlen,
+		       "qcow2: read-write open of an image fd opened read-only");
+		return -EBADF;
 	}
 	ctx.chain[0].dev = st.st_dev;
 	ctx.chain[0].ino = st.st_ino;
