@@ -441,7 +441,8 @@ def main():
     rc, out, _ = virtzctl("-j", "guest", "info", str(a))
     info = json.loads(out) if rc == 0 else {}
     tap(info.get("cid") == a and info.get("cpus") == 2 and
-        info.get("memory_bytes") == MEM_MIB << 20 and info.get("env") == env1,
+        info.get("memory_bytes") == MEM_MIB << 20 and info.get("env") == env1
+        and info.get("serial_bytes", 0) >= len("VIRTZ-GUEST-READY cpus=2"),
         "guest info over the control socket", out)
 
     # --- balloon: inflate/deflate seen by the guest and by the host ---

@@ -316,13 +316,15 @@ static int guest_info(struct ctl *ctl, int argc, char **argv)
 		jw_u64(&w, "pid", gi.pid);
 		jw_u64(&w, "cpus", gi.cpus);
 		jw_u64(&w, "memory_bytes", gi.mem_bytes);
+		jw_u64(&w, "serial_bytes", gi.serial_bytes);
 		jw_str(&w, "label", gi.label);
 		jw_obj_close(&w);
 		jw_end(&w);
 	} else {
-		printf("cid %u env %u pid %u cpus %u memory %llu MiB label \"%s\"\n",
+		printf("cid %u env %u pid %u cpus %u memory %llu MiB serial %llu bytes label \"%s\"\n",
 		       gi.cid, gi.env_id, gi.pid, gi.cpus,
-		       (unsigned long long)gi.mem_bytes >> 20, gi.label);
+		       (unsigned long long)gi.mem_bytes >> 20,
+		       (unsigned long long)gi.serial_bytes, gi.label);
 	}
 	return CTL_OK;
 }

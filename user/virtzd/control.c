@@ -121,6 +121,7 @@ size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
 			.cid = c->cid, .env_id = c->env_id,
 			.cpus = c->vm->ncpus, .pid = getpid(),
 			.mem_bytes = c->vm->mem_size,
+			.serial_bytes = serial_written(c->serial),
 		};
 
 		snprintf(gi.label, sizeof(gi.label), "%s", c->label);

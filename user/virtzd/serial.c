@@ -327,6 +327,16 @@ int serial_clients(struct serial *s)
 	return s->nclients;
 }
 
+uint64_t serial_written(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->written;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 size_t serial_input(struct serial *s, const uint8_t *buf, size_t len)
 {
 	size_t n;

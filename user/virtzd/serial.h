@@ -32,6 +32,8 @@ void serial_destroy(struct serial *s);
  */
 int serial_attach(struct serial *s, int in_fd, int out_fd, bool replay);
 int serial_clients(struct serial *s);
+/* Bytes the guest has written to the port since boot. */
+uint64_t serial_written(struct serial *s);
 
 /* Main-loop integration: fills up to @max pollfds, then handles them. */
 int serial_poll_fill(struct serial *s, struct pollfd *pfd, int max);
