@@ -210,6 +210,36 @@ for rb in 1 8 64; do
 	seed=$((seed + 1))
 done
 
+# QEMU carries on writing where the engine left off, and the engine
+# reads what QEMU wrote on top.
+ok "qemu-io writes after the engine, check clean, same view" bash -c "
+	qemu-io -f qcow2 -c 'write -P 0x99 60000 200000' -c 'write -z 3M 64K' \
+		-c 'discard 5M 128K' plain-1.1-65536.qcow2 >/dev/null &&
+	qemu-img check plain-1.1-65536.qcow2 >/dev/null"
+ok "engine reads the result" same_as_qemu plain-1.1-65536.qcow2
+
+# A virtual size that ends inside a cluster, and preallocated images
+# (clusters allocated up front, some with the zero flag kept allocated).
+for compat in 0.10 1.1; do
+	img=odd-$compat.qcow2
+	qemu-img create -q -f qcow2 -o compat=$compat $img $(((10 << 20) + 1536))
+	qemu-io -f qcow2 -c "write -P 0x42 $((10 << 20)) 1536" $img >/dev/null
+	ok "read size ending inside a cluster compat=$compat" same_as_qemu $img
+	ok "write size ending inside a cluster compat=$compat" \
+		write_and_check $img $seed 60 70000
+	seed=$((seed + 1))
+	for pre in metadata falloc; do
+		img=pre-$pre-$compat.qcow2
+		qemu-img create -q -f qcow2 -o compat=$compat,preallocation=$pre,cluster_size=4096 $img 4M
+		qemu_patterns $img $((4 << 20))
+		ok "read preallocation=$pre compat=$compat" same_as_qemu $img
+		zero=; [ $compat = 1.1 ] && zero=zeroes
+		ok "write preallocation=$pre compat=$compat" \
+			write_and_check $img $seed 100 9000 $zero
+		seed=$((seed + 1))
+	done
+done
+
 # The refcount table has to grow: 512-byte clusters, one-cluster table.
 qemu-img create -q -f qcow2 -o cluster_size=512 grow.qcow2 32M
 # 400 writes of up to 64 KiB need ~14000 clusters; a one-cluster table of
