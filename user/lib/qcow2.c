@@ -476,10 +476,19 @@ static void rb_set(const struct qcow2 *q, uint8_t *rb, uint64_t i, uint64_t v,
 	*len = bits / 8;
 	*from = i * *len;
 	switch (bits) {
-	case 8: rb[i] = (uint8_t)v; break;
-	case 16: rb[2 * i] = (uint8_t)(v >> 8); rb[2 * i + 1] = (uint8_t)v; break;
-	case 32: put_be32(rb + 4 * i, (uint32_t)v); break;
-	default: put_be64(rb + 8 * i, v); break;
+	case 8:
+		rb[i] = (uint8_t)v;
+		break;
+	case 16:
+		rb[2 * i] = (uint8_t)(v >> 8);
+		rb[2 * i + 1] = (uint8_t)v;
+		break;
+	case 32:
+		put_be32(rb + 4 * i, (uint32_t)v);
+		break;
+	default:
+		put_be64(rb + 8 * i, v);
+		break;
 	}
 }
 
@@ -1476,9 +1485,9 @@ static int open_backing(struct qcow2 *q, const char *base_dir,
 		ret = probe;
 		goto fail;
 	}
-	if (!strcmp(q->bfmt, "raw"))
+	if (!strcmp(q->bfmt, "raw")) {
 		probe = 0;
-	else if (!strcmp(q->bfmt, "qcow2") && !probe) {
+	} else if (!strcmp(q->bfmt, "qcow2") && !probe) {
 		seterr(ctx->err, ctx->errlen,
 		       "qcow2: backing file '%s' is not a qcow2 image", path);
 		ret = -EINVAL;
