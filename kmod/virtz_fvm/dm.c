@@ -973,6 +973,7 @@ static int fvm_pool_iterate_devices(struct dm_target *ti,
 static struct target_type fvm_pool_target = {
 	.name = "fvm-pool",
 	.version = {1, 0, 0},
+	.features = DM_TARGET_NOWAIT,	/* map() is a pass-through */
 	.module = THIS_MODULE,
 	.ctr = fvm_pool_ctr,
 	.dtr = fvm_pool_dtr,
@@ -1254,9 +1255,15 @@ static void fvm_vol_io_hints(struct dm_target *ti, struct queue_limits *limits)
 		limits->max_hw_discard_sectors = slice;
 }
 
+/*
+ * NOWAIT: map() never sleeps (an SRCU read side, a binary search, no
+ * allocation), so REQ_NOWAIT bios are fine, and io_uring submits inline
+ * instead of punting each I/O to a worker thread.
+ */
 static struct target_type fvm_vol_target = {
 	.name = "fvm",
 	.version = {1, 0, 0},
+	.features = DM_TARGET_NOWAIT,
 	.module = THIS_MODULE,
 	.ctr = fvm_vol_ctr,
 	.dtr = fvm_vol_dtr,
