@@ -193,6 +193,12 @@ static int run(struct run_opts *o)
 	if (sfd < 0)
 		DIE(o, "signalfd: %s", strerror(errno));
 
+	if (o->cfg.mem_mib < VM_MIN_MEM_MIB || o->cfg.mem_mib > VM_MAX_MEM_MIB)
+		DIE(o, "--memory %llu MiB: must be %d to %d MiB",
+		    (unsigned long long)o->cfg.mem_mib, VM_MIN_MEM_MIB,
+		    VM_MAX_MEM_MIB);
+	if (boot_precheck(&o->cfg, err, sizeof(err)))
+		goto fail;
 	vm_made = true;
 	if (vm_create(&vm, &o->cfg, err, sizeof(err)))
 		goto fail;

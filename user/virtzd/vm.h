@@ -150,6 +150,7 @@ int vm_msi_set(struct vm *vm, int idx, uint64_t addr, uint32_t data,
 void vm_msi_fire(struct vm *vm, int idx);
 
 /* boot.c */
+int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen);
 int boot_load(struct vm *vm, char *err, size_t errlen);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu);
 
