@@ -25,7 +25,7 @@ if [ -z "$KVER" ]; then
 	KVER=${k#/boot/vmlinuz-}
 fi
 BUSYBOX=/bin/busybox
-MODULES=(virtio_balloon)
+MODULES=(virtio_balloon virtio_blk)
 [ -x "$BUSYBOX" ] || { echo "mkguest: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
 if ldd "$BUSYBOX" >/dev/null 2>&1; then
 	echo "mkguest: $BUSYBOX is dynamic; install busybox-static" >&2

@@ -31,6 +31,7 @@ static void usage(FILE *out)
 		"Usage: virtzctl [-j] guest launch --env ID --kernel FILE [--initrd FILE]\n"
 		"                 [--cmdline TEXT] [--args TEXT] [--url URL] [--label TEXT]\n"
 		"                 [--memory MIB] [--cpus N] [--log FILE]\n"
+		"                 [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]]...\n"
 		"       virtzctl [-j] guest list\n"
 		"       virtzctl [-j] guest info CID\n"
 		"       virtzctl guest stop CID\n"
@@ -41,7 +42,8 @@ static void usage(FILE *out)
 		"        (the label defaults to the url); --args is appended to the\n"
 		"        kernel command line.  virtzd is looked up beside virtzctl,\n"
 		"        then as $VIRTZD, then in PATH.  --log FILE collects virtzd's\n"
-		"        messages after start-up (default: discarded).\n"
+		"        messages after start-up (default: discarded).  Each --disk\n"
+		"        is a LaunchInfo block device, passed to virtzd as is.\n"
 		"list    registered guests (CID, environment, pid, label)\n"
 		"info    what the guest's virtzd reports over its control socket\n"
 		"stop    ask the guest's virtzd to stop the guest and exit\n"
@@ -109,6 +111,7 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "disk", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = NULL, *kernel = NULL, *initrd = NULL, *url = NULL;
@@ -116,8 +119,9 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	const char *log = "/dev/null";
 	const char *cmdline = "console=ttyS0 reboot=k panic=-1";
 	char virtzd[PATH_MAX], fdarg[16], full[4096], reply[640];
-	char *vargv[24];
-	int pfd[2], c, n = 0, status;
+	char *disks[8];
+	char *vargv[24 + 2 * 8];
+	int pfd[2], c, n = 0, status, ndisks = 0, i;
 	ssize_t got = 0, r;
 	pid_t pid;
 
@@ -134,6 +138,11 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		case 'm': mem = optarg; break;
 		case 'p': cpus = optarg; break;
 		case 'L': log = optarg; break;
+		case 'D':
+			if (ndisks == 8)
+				return ctl_usage_err("guest", "at most 8 --disk");
+			disks[ndisks++] = optarg;
+			break;
 		default:
 			return ctl_usage_err("guest", "bad launch option");
 		}
@@ -171,6 +180,10 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	vargv[n++] = (char *)label;
 	vargv[n++] = "--ready-fd";
 	vargv[n++] = fdarg;
+	for (i = 0; i < ndisks; i++) {
+		vargv[n++] = "--disk";
+		vargv[n++] = disks[i];
+	}
 	vargv[n] = NULL;
 
 	pid = fork();

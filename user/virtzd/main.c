@@ -30,6 +30,7 @@
 #include "json.h"
 #include "registry.h"
 #include "serial.h"
+#include "virtio_blk.h"
 #include "virtz_version.h"
 #include "vm.h"
 #include "vzctlsock.h"
@@ -61,6 +62,7 @@ static void usage(FILE *out)
 		"Usage: virtzd --kernel BZIMAGE [--initrd FILE] [--cmdline TEXT]\n"
 		"              [--memory MIB] [--cpus N] [--env ID] [--label TEXT]\n"
 		"              [--control PATH] [--console] [--ready-fd FD]\n"
+		"              [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]]...\n"
 		"       virtzd --check [-j] [--kvm PATH]\n"
 		"\n"
 		"Runs one guest: boots BZIMAGE (the Linux x86 64-bit boot protocol,\n"
@@ -78,6 +80,8 @@ static void usage(FILE *out)
 		"  --label TEXT    instance label in the registry\n"
 		"  --control PATH  serve the control socket at PATH instead\n"
 		"  --console       copy the guest's serial output to stdout\n"
+		"  --disk SPEC     a virtio-blk disk (repeatable, up to %d): id is its\n"
+		"                  serial (<= 20 bytes); see guest-disks.rst\n"
 		"  --ready-fd FD   when the guest starts write \"ok CID\\n\" to FD, or\n"
 		"                  \"error MESSAGE\\n\" if it cannot, then close FD\n"
 		"  --check         report whether this host can run virtz guests\n"
@@ -85,7 +89,7 @@ static void usage(FILE *out)
 		"  -j, --json      JSON output (--check)\n"
 		"  -V              version\n",
 		DEFAULT_CMDLINE, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, VM_MAX_CPUS,
-		VZ_CTL_RUN_DIR);
+		VZ_CTL_RUN_DIR, VBLK_MAX_DISKS);
 }
 
 static int check(const char *path, bool json)
@@ -147,6 +151,8 @@ struct run_opts {
 	const char *control;
 	long env_id;		/* -1: do not register */
 	int ready_fd;
+	struct vblk_spec disks[VBLK_MAX_DISKS];
+	int ndisks;
 };
 
 static void ready(int *fd, const char *fmt, ...)
@@ -179,6 +185,7 @@ static int run(struct run_opts *o)
 	char err[512] = "", path[108];
 	int reg_fd = -1, sfd = -1, ret = 1;
 	bool vm_made = false, started = false;
+	struct vblk *disks[VBLK_MAX_DISKS] = { NULL };
 	uint32_t cid = 0;
 	sigset_t sigs;
 	struct vm vm;
@@ -213,6 +220,11 @@ static int run(struct run_opts *o)
 	vm.balloon = balloon_create(&vm);
 	if (!vm.balloon)
 		DIE(o, "cannot create the virtio-balloon device");
+	for (int i = 0; i < o->ndisks; i++) {
+		disks[i] = vblk_create(&vm, &o->disks[i], err, sizeof(err));
+		if (!disks[i])
+			goto fail;
+	}
 	if (mptable_write(&vm, err, sizeof(err)))
 		goto fail;
 	if (boot_load(&vm, err, sizeof(err)))
@@ -293,6 +305,8 @@ fail:
 out:
 	if (started)
 		vm_join(&vm);
+	for (int i = 0; i < o->ndisks; i++)
+		vblk_shutdown(disks[i]);
 	/* Only vCPU threads reach the bus: safe to free once they are gone. */
 	if (vm_made)
 		pci_destroy(&vm);
@@ -349,6 +363,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 's' },
 		{ "console", no_argument, NULL, 'o' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "disk", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
@@ -429,6 +444,14 @@ int main(int argc, char **argv)
 			}
 			o.ready_fd = v;
 			fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'd':
+			if (o.ndisks == VBLK_MAX_DISKS)
+				snprintf(perr, sizeof(perr),
+					 "--disk: at most %d disks", VBLK_MAX_DISKS);
+			else if (!vblk_parse_spec(optarg, &o.disks[o.ndisks],
+						  perr, sizeof(perr)))
+				o.ndisks++;
 			break;
 		default:
 			usage(stderr);

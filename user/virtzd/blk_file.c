@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-blk backend over a regular file or a block device, with io_uring
+ * (liburing) on the disk's I/O thread.
+ *
+ * Reads and writes go straight between the file and guest RAM (the
+ * request's iovec points into it).  FLUSH is fdatasync.  On a regular
+ * file DISCARD and WRITE_ZEROES punch holes; on a block device they are
+ * BLKDISCARD (only when the device discards) and BLKZEROOUT, synchronous
+ * on the I/O thread.  A short transfer (the file shrank under us) is
+ * finished synchronously, and a transfer that cannot finish is IOERR.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "blk_backend.h"
+
+#define RING_ENTRIES	256
+
+struct blk_file {
+	struct blk_backend be;
+	int fd;
+	bool bdev;
+	int efd;
+	struct io_uring ring;
+	int inflight;		/* requests submitted, not yet answered */
+};
+
+static struct blk_file *to_file(struct blk_backend *b)
+{
+	return (struct blk_file *)b;
+}
+
+/* The holder of a conflicting flock on (@st), from /proc/locks. */
+static void lock_holder(const struct stat *st, char *out, size_t outlen)
+{
+	char line[256], want[64], comm[64] = "", path[64];
+	FILE *f = fopen("/proc/locks", "re");
+	long pid = -1;
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	snprintf(want, sizeof(want), "%02x:%02x:%" PRIu64,
+		 major(st->st_dev), minor(st->st_dev), (uint64_t)st->st_ino);
+	while (fgets(line, sizeof(line), f)) {
+		char type[16], dev[64];
+		long p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" */
+		if (sscanf(line, "%*s %15s %*s %*s %ld %63s", type, &p, dev) != 3)
+			continue;
+		if (!strcmp(type, "FLOCK") && !strcmp(dev, want) &&
+		    p != getpid()) {
+			pid = p;
+			break;
+		}
+	}
+	fclose(f);
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	snprintf(out, outlen, " (held by pid %ld%s%s)", pid, comm[0] ? ", " : "",
+		 comm);
+}
+
+int blk_lock(int fd, const char *path, bool exclusive, char *err,
+	     size_t errlen)
+{
+	char who[128];
+	struct stat st;
+
+	if (!flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
+		return 0;
+	if (errno != EWOULDBLOCK) {
+		snprintf(err, errlen, "%s: cannot lock: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	who[0] = '\0';
+	if (!fstat(fd, &st))
+		lock_holder(&st, who, sizeof(who));
+	snprintf(err, errlen,
+		 exclusive ?
+		 "%s is in use by another guest%s: a READ_WRITE disk needs it alone" :
+		 "%s is open READ_WRITE by another guest%s",
+		 path, who);
+	return -EBUSY;
+}
+
+/* Does the block device @st discard?  From sysfs, as the kernel says. */
+static bool bdev_discards(const struct stat *st)
+{
+	char path[96];
+	unsigned long long max = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/dev/block/%u:%u/queue/discard_max_bytes",
+		 major(st->st_rdev), minor(st->st_rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fscanf(f, "%llu", &max) != 1)
+		max = 0;
+	fclose(f);
+	return max > 0;
+}
+
+/* Finishes a short transfer of @r synchronously from byte @done. */
+static int rw_rest(struct blk_file *f, struct vblk_req *r, uint64_t done)
+{
+	uint64_t off = r->sector * VBLK_SECTOR;
+	int i;
+
+	for (i = 0; i < r->niov; i++) {
+		uint8_t *p = r->iov[i].iov_base;
+		uint64_t len = r->iov[i].iov_len, at = 0;
+
+		if (done >= len) {
+			done -= len;
+			off += len;
+			continue;
+		}
+		at = done;
+		done = 0;
+		while (at < len) {
+			ssize_t n = r->type == VIRTIO_BLK_T_IN ?
+				    pread(f->fd, p + at, len - at, off + at) :
+				    pwrite(f->fd, p + at, len - at, off + at);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -EIO;
+			at += n;
+		}
+		off += len;
+	}
+	return 0;
+}
+
+static struct io_uring_sqe *get_sqe(struct blk_file *f)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+
+	if (!sqe) {
+		io_uring_submit(&f->ring);
+		sqe = io_uring_get_sqe(&f->ring);
+	}
+	return sqe;
+}
+
+static void file_submit(struct blk_backend *b, struct vblk_req *r)
+{
+	struct blk_file *f = to_file(b);
+	uint64_t off = r->sector * VBLK_SECTOR;
+	struct io_uring_sqe *sqe;
+	int i;
+
+	r->err = 0;
+	r->pending_ops = 0;
+	if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
+	    !r->len) {
+		blk_done(b, r, VIRTIO_BLK_S_OK);
+		return;
+	}
+	if (r->type == VIRTIO_BLK_T_OUT && b->ro) {
+		blk_done(b, r, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	if (f->bdev && (r->type == VIRTIO_BLK_T_DISCARD ||
+			r->type == VIRTIO_BLK_T_WRITE_ZEROES)) {
+		for (i = 0; i < r->nrange; i++) {
+			uint64_t rg[2] = { r->range[i].sector * VBLK_SECTOR,
+					   r->range[i].sectors * VBLK_SECTOR };
+
+			if (ioctl(f->fd, r->type == VIRTIO_BLK_T_DISCARD ?
+				  BLKDISCARD : BLKZEROOUT, rg) < 0) {
+				blk_done(b, r, VIRTIO_BLK_S_IOERR);
+				return;
+			}
+		}
+		blk_done(b, r, VIRTIO_BLK_S_OK);
+		return;
+	}
+
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+	case VIRTIO_BLK_T_FLUSH:
+		sqe = get_sqe(f);
+		if (!sqe)
+			goto ioerr;
+		if (r->type == VIRTIO_BLK_T_IN)
+			io_uring_prep_readv(sqe, f->fd, r->iov, r->niov, off);
+		else if (r->type == VIRTIO_BLK_T_OUT)
+			io_uring_prep_writev(sqe, f->fd, r->iov, r->niov, off);
+		else
+			io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data(sqe, r);
+		r->pending_ops = 1;
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		/* A hole reads as zeros: right for both on a regular file. */
+		for (i = 0; i < r->nrange; i++) {
+			sqe = get_sqe(f);
+			if (!sqe) {
+				if (!r->pending_ops)
+					goto ioerr;
+				r->err = -EIO;
+				break;
+			}
+			io_uring_prep_fallocate(sqe, f->fd,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				r->range[i].sector * VBLK_SECTOR,
+				r->range[i].sectors * VBLK_SECTOR);
+			io_uring_sqe_set_data(sqe, r);
+			r->pending_ops++;
+		}
+		break;
+	default:
+		blk_done(b, r, VIRTIO_BLK_S_UNSUPP);
+		return;
+	}
+	f->inflight++;
+	return;
+ioerr:
+	blk_done(b, r, VIRTIO_BLK_S_IOERR);
+}
+
+static void file_commit(struct blk_backend *b)
+{
+	io_uring_submit(&to_file(b)->ring);
+}
+
+static void complete(struct blk_file *f, struct io_uring_cqe *cqe)
+{
+	struct vblk_req *r = io_uring_cqe_get_data(cqe);
+	int res = cqe->res;
+
+	if (res < 0)
+		r->err = res;
+	else if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
+		 (uint64_t)res < r->len && (!res || rw_rest(f, r, res)))
+		r->err = -EIO;
+	if (--r->pending_ops)
+		return;
+	f->inflight--;
+	blk_done(&f->be, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
+static void file_reap(struct blk_backend *b)
+{
+	struct blk_file *f = to_file(b);
+	struct io_uring_cqe *cqe;
+	uint64_t cnt;
+
+	if (read(f->efd, &cnt, sizeof(cnt)) < 0) {
+		/* Nothing counted: the CQ is looked at anyway. */
+	}
+	while (!io_uring_peek_cqe(&f->ring, &cqe)) {
+		complete(f, cqe);
+		io_uring_cqe_seen(&f->ring, cqe);
+	}
+}
+
+static int file_pread(struct blk_backend *b, void *buf, size_t len,
+		      uint64_t off)
+{
+	struct blk_file *f = to_file(b);
+	size_t at = 0;
+
+	while (at < len) {
+		ssize_t n = pread(f->fd, (uint8_t *)buf + at, len - at, off + at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		at += n;
+	}
+	return 0;
+}
+
+static void file_destroy(struct blk_backend *b)
+{
+	struct blk_file *f = to_file(b);
+	struct io_uring_cqe *cqe;
+
+	/* Answer nothing more, but let the kernel finish with guest RAM. */
+	while (f->inflight > 0 && !io_uring_wait_cqe(&f->ring, &cqe)) {
+		struct vblk_req *r = io_uring_cqe_get_data(cqe);
+
+		if (!--r->pending_ops) {
+			f->inflight--;
+			free(r);
+		}
+		io_uring_cqe_seen(&f->ring, cqe);
+	}
+	if (!b->ro)
+		fdatasync(f->fd);
+	io_uring_queue_exit(&f->ring);
+	close(f->efd);
+	close(f->fd);
+	free(f);
+}
+
+static const struct blk_backend_ops file_ops = {
+	.name = "file",
+	.submit = file_submit,
+	.commit = file_commit,
+	.reap = file_reap,
+	.pread = file_pread,
+	.destroy = file_destroy,
+};
+
+struct blk_backend *blk_file_open(const char *path, bool ro, bool exclusive,
+				  char *err, size_t errlen)
+{
+	struct blk_file *f = calloc(1, sizeof(*f));
+	struct stat st;
+	int flags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC, ret;
+
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->efd = -1;
+	f->fd = open(path, flags);
+	if (f->fd < 0) {
+		snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+			 errno == EACCES || errno == EROFS ?
+			 " (mode=ro or mode=volatile open it read-only)" : "");
+		goto err_free;
+	}
+	if (fstat(f->fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto err_close;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		int ssz = 512;
+
+		f->bdev = true;
+		if (ioctl(f->fd, BLKGETSIZE64, &f->be.size) < 0 ||
+		    ioctl(f->fd, BLKSSZGET, &ssz) < 0) {
+			snprintf(err, errlen, "%s: cannot size the block device: %s",
+				 path, strerror(errno));
+			goto err_close;
+		}
+		f->be.block_size = ssz;
+		f->be.discard = !ro && bdev_discards(&st);
+		f->be.write_zeroes = !ro;
+	} else if (S_ISREG(st.st_mode)) {
+		f->be.size = st.st_size;
+		f->be.block_size = 512;
+		f->be.discard = f->be.write_zeroes = !ro;
+	} else {
+		snprintf(err, errlen, "%s: not a regular file or a block device",
+			 path);
+		goto err_close;
+	}
+	f->be.size &= ~(VBLK_SECTOR - 1);
+	if (!f->be.size) {
+		snprintf(err, errlen, "%s: smaller than one 512-byte sector", path);
+		goto err_close;
+	}
+	if (blk_lock(f->fd, path, exclusive, err, errlen))
+		goto err_close;
+
+	ret = io_uring_queue_init(RING_ENTRIES, &f->ring, 0);
+	if (ret < 0) {
+		snprintf(err, errlen, "io_uring: %s", strerror(-ret));
+		goto err_close;
+	}
+	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->efd < 0 || io_uring_register_eventfd(&f->ring, f->efd) < 0) {
+		snprintf(err, errlen, "io_uring eventfd: %s", strerror(errno));
+		goto err_ring;
+	}
+	f->be.ops = &file_ops;
+	f->be.ro = ro;
+	f->be.poll_fd = f->efd;
+	return &f->be;
+
+err_ring:
+	if (f->efd >= 0)
+		close(f->efd);
+	io_uring_queue_exit(&f->ring);
+err_close:
+	close(f->fd);
+err_free:
+	free(f);
+	return NULL;
+}
+
+void blk_iov_to_buf(const struct vblk_req *r, uint8_t *buf)
+{
+	int i;
+
+	for (i = 0; i < r->niov; i++) {
+		memcpy(buf, r->iov[i].iov_base, r->iov[i].iov_len);
+		buf += r->iov[i].iov_len;
+	}
+}
+
+void blk_buf_to_iov(const struct vblk_req *r, const uint8_t *buf)
+{
+	int i;
+
+	for (i = 0; i < r->niov; i++) {
+		memcpy(r->iov[i].iov_base, buf, r->iov[i].iov_len);
+		buf += r->iov[i].iov_len;
+	}
+}

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-blk on whatever transport carries it (virtio_pci.c today).
+ *
+ * The transport's thread calls queue_notify() with dev.lock held; it
+ * parses each chain (blk_req.c: hostile input, copied once, checked
+ * against the disk), answers what needs no I/O at once (errors, GET_ID),
+ * and queues the rest for the disk's I/O thread, which hands them to the
+ * backend (blk_backend.h).  Answers come back through vblk_done(), which
+ * takes dev.lock to fill the used ring.  No vCPU thread ever waits for
+ * the backing.
+ *
+ * A device reset bumps @gen: requests still with the backend finish their
+ * I/O (guest RAM stays mapped) but are not returned to the new rings.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "blk_backend.h"
+#include "virtio.h"
+#include "virtio_blk.h"
+
+#define VIRTIO_ID_BLOCK			2
+#define VIRTIO_BLK_F_SEG_MAX		2
+#define VIRTIO_BLK_F_RO			5
+#define VIRTIO_BLK_F_BLK_SIZE		6
+#define VIRTIO_BLK_F_FLUSH		9
+#define VIRTIO_BLK_F_DISCARD		13
+#define VIRTIO_BLK_F_WRITE_ZEROES	14
+#define CONFIG_SIZE			60
+/* Header and status take a descriptor each (Linux puts them apart). */
+#define SEG_MAX				(VIRTQ_MAX_SEGS - 2)
+
+struct vblk {
+	struct virtio_dev dev;
+	struct virtio_dev_ops ops;	/* features differ per disk */
+	struct vm *vm;
+	struct vblk_spec spec;
+	char path[4096];
+	uint8_t id[VIRTIO_BLK_ID_BYTES];	/* zero-padded */
+	struct vblk_geom geom;
+	struct blk_backend *be;
+	int kick_efd;
+	pthread_t io_thread;
+	bool thread_started;
+
+	/* Under dev.lock. */
+	struct vblk_req *pending, **pending_tail;
+	uint32_t gen;
+	bool closed;
+};
+
+static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data,
+			int len)
+{
+	struct vblk *v = vd->priv;
+	uint8_t c[CONFIG_SIZE] = { 0 };
+	uint32_t seg = SEG_MAX, bs = v->geom.block_size;
+	uint32_t dmax = VBLK_MAX_RANGE_SECTORS, nseg = VBLK_MAX_RANGES;
+	uint32_t align = bs / VBLK_SECTOR;
+
+	memcpy(c + 0, &v->geom.sectors, 8);
+	memcpy(c + 12, &seg, 4);
+	memcpy(c + 20, &bs, 4);
+	memcpy(c + 36, &dmax, 4);	/* max_discard_sectors */
+	memcpy(c + 40, &nseg, 4);	/* max_discard_seg */
+	memcpy(c + 44, &align, 4);	/* discard_sector_alignment */
+	memcpy(c + 48, &dmax, 4);	/* max_write_zeroes_sectors */
+	memcpy(c + 52, &nseg, 4);	/* max_write_zeroes_seg */
+	c[56] = 1;			/* write_zeroes_may_unmap */
+	memcpy(data, c + off, len);
+}
+
+static void config_write(struct virtio_dev *vd, uint32_t off,
+			 const uint8_t *data, int len)
+{
+	/* Nothing in the config space is the driver's (no CONFIG_WCE). */
+}
+
+/* Returns @r to the guest.  dev.lock held. */
+static void push_locked(struct vblk *v, struct vblk_req *r)
+{
+	struct virtio_dev *vd = &v->dev;
+
+	if (r->gen != v->gen || vd->broken || v->closed)
+		return;
+	if (virtq_push(&vd->mem, &vd->vq[0], r->head, r->written)) {
+		virtio_set_broken(vd, "used ring outside guest RAM");
+		return;
+	}
+	vd->tops->signal_queue(vd, 0);
+}
+
+/* The backend's answer, on the I/O thread. */
+static void vblk_done(void *ctx, struct vblk_req *r, uint8_t status)
+{
+	struct vblk *v = ctx;
+
+	vblk_finish(r, status);
+	pthread_mutex_lock(&v->dev.lock);
+	push_locked(v, r);
+	pthread_mutex_unlock(&v->dev.lock);
+	free(r);
+}
+
+static void get_id(struct vblk *v, struct vblk_req *r)
+{
+	uint64_t at = 0;
+	int i;
+
+	for (i = 0; i < r->niov; i++) {
+		memcpy(r->iov[i].iov_base, v->id + at, r->iov[i].iov_len);
+		at += r->iov[i].iov_len;
+	}
+	vblk_finish(r, VIRTIO_BLK_S_OK);
+}
+
+static void queue_notify(struct virtio_dev *vd, int q)
+{
+	struct vblk *v = vd->priv;
+	struct virtq_elem e;
+	bool queued = false;
+	int ret;
+
+	if (v->closed)
+		return;
+	for (;;) {
+		struct vblk_req *r = malloc(sizeof(*r));
+
+		if (!r)
+			break;		/* retried at the next kick */
+		ret = virtq_pop(&vd->mem, &vd->vq[q], &e);
+		if (ret <= 0) {
+			free(r);
+			break;
+		}
+		if (vblk_parse(&v->geom, &e, r)) {
+			free(r);
+			virtio_set_broken(vd, "request without a writable status byte");
+			return;
+		}
+		r->gen = v->gen;
+		r->next = NULL;
+		if (r->status == VBLK_PENDING && r->type == VIRTIO_BLK_T_GET_ID)
+			get_id(v, r);
+		else if (r->status != VBLK_PENDING)
+			vblk_finish(r, r->status);
+		if (r->status != VBLK_PENDING) {
+			push_locked(v, r);
+			free(r);
+			continue;
+		}
+		*v->pending_tail = r;
+		v->pending_tail = &r->next;
+		queued = true;
+	}
+	if (ret < 0)
+		virtio_set_broken(vd, "malformed descriptor chain");
+	if (queued) {
+		uint64_t one = 1;
+
+		if (write(v->kick_efd, &one, sizeof(one)) < 0) {
+			/* Saturated: the I/O thread is woken anyway. */
+		}
+	}
+}
+
+static void vblk_reset(struct virtio_dev *vd)
+{
+	struct vblk *v = vd->priv;
+	struct vblk_req *r;
+
+	v->gen++;
+	/* Not yet with the backend: simply dropped. */
+	while ((r = v->pending)) {
+		v->pending = r->next;
+		free(r);
+	}
+	v->pending_tail = &v->pending;
+}
+
+static void *io_thread(void *arg)
+{
+	struct vblk *v = arg;
+	struct pollfd p[3];
+	int n = 0, kick, done, stop;
+	uint64_t cnt;
+
+	kick = n;
+	p[n++] = (struct pollfd){ .fd = v->kick_efd, .events = POLLIN };
+	stop = n;
+	p[n++] = (struct pollfd){ .fd = v->vm->stop_efd, .events = POLLIN };
+	done = v->be->poll_fd >= 0 ? n : -1;
+	if (done >= 0)
+		p[n++] = (struct pollfd){ .fd = v->be->poll_fd, .events = POLLIN };
+
+	for (;;) {
+		struct vblk_req *list, *r;
+
+		if (poll(p, n, -1) < 0)
+			continue;
+		if (done >= 0 && (p[done].revents & POLLIN))
+			v->be->ops->reap(v->be);
+		if (p[kick].revents & POLLIN) {
+			if (read(v->kick_efd, &cnt, sizeof(cnt)) < 0) {
+				/* Spurious: the list decides. */
+			}
+		}
+		pthread_mutex_lock(&v->dev.lock);
+		list = v->pending;
+		v->pending = NULL;
+		v->pending_tail = &v->pending;
+		if (v->closed || (p[stop].revents & POLLIN)) {
+			pthread_mutex_unlock(&v->dev.lock);
+			while ((r = list)) {
+				list = r->next;
+				free(r);
+			}
+			return NULL;
+		}
+		pthread_mutex_unlock(&v->dev.lock);
+		while ((r = list)) {
+			list = r->next;
+			v->be->ops->submit(v->be, r);
+		}
+		if (v->be->ops->commit)
+			v->be->ops->commit(v->be);
+	}
+}
+
+static struct blk_backend *open_backend(const struct vblk_spec *s,
+					char *err, size_t errlen)
+{
+	bool ro = s->mode != VBLK_RW;
+	struct blk_backend *be;
+
+	if (s->backend == VBLK_SESSION) {
+		snprintf(err, errlen, "backend=session is not available in this build");
+		return NULL;
+	}
+	if (s->format == VBLK_QCOW2) {
+		snprintf(err, errlen, "format=qcow2 is not available in this build");
+		return NULL;
+	}
+	be = blk_file_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
+	if (be && s->mode == VBLK_VOLATILE)
+		be = blk_volatile_wrap(be, err, errlen);
+	return be;
+}
+
+struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
+			 char *err, size_t errlen)
+{
+	struct vblk *v = calloc(1, sizeof(*v));
+	char why[480];
+	uint64_t f;
+	int ret;
+
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	v->vm = vm;
+	v->spec = *spec;
+	snprintf(v->path, sizeof(v->path), "%s", spec->file);
+	v->spec.file = v->path;
+	memcpy(v->id, spec->id, strnlen(spec->id, VIRTIO_BLK_ID_BYTES));
+	v->pending_tail = &v->pending;
+	v->kick_efd = -1;
+
+	v->be = open_backend(&v->spec, why, sizeof(why));
+	if (!v->be) {
+		snprintf(err, errlen, "disk %s: %s", spec->id, why);
+		goto err_free;
+	}
+	v->be->done = vblk_done;
+	v->be->ctx = v;
+	v->geom = (struct vblk_geom){
+		.sectors = v->be->size / VBLK_SECTOR,
+		.block_size = v->be->block_size,
+		.ro = spec->mode == VBLK_RO,
+		.discard = spec->mode != VBLK_RO && v->be->discard,
+		.write_zeroes = spec->mode != VBLK_RO && v->be->write_zeroes,
+	};
+	if (v->geom.block_size < VBLK_SECTOR ||
+	    v->geom.block_size & (v->geom.block_size - 1) ||
+	    v->geom.block_size > 65536) {
+		snprintf(err, errlen, "disk %s: block size %u is not supported",
+			 spec->id, v->geom.block_size);
+		goto err_be;
+	}
+
+	f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
+	    1ULL << VIRTIO_BLK_F_FLUSH;
+	if (v->geom.ro)
+		f |= 1ULL << VIRTIO_BLK_F_RO;
+	if (v->geom.discard)
+		f |= 1ULL << VIRTIO_BLK_F_DISCARD;
+	if (v->geom.write_zeroes)
+		f |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	v->ops = (struct virtio_dev_ops){
+		.name = "virtio-blk",
+		.device_id = VIRTIO_ID_BLOCK,
+		.num_queues = 1,
+		.features = f,
+		.config_size = CONFIG_SIZE,
+		.config_read = config_read,
+		.config_write = config_write,
+		.queue_notify = queue_notify,
+		.reset = vblk_reset,
+	};
+	v->dev.ops = &v->ops;
+	v->dev.priv = v;
+
+	v->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v->kick_efd < 0) {
+		snprintf(err, errlen, "disk %s: eventfd: %s", spec->id,
+			 strerror(errno));
+		goto err_be;
+	}
+	ret = pthread_create(&v->io_thread, NULL, io_thread, v);
+	if (ret) {
+		snprintf(err, errlen, "disk %s: I/O thread: %s", spec->id,
+			 strerror(ret));
+		goto err_efd;
+	}
+	v->thread_started = true;
+	ret = virtio_pci_add(vm, &v->dev);
+	if (ret) {
+		snprintf(err, errlen, "disk %s: cannot add the device: %s%s",
+			 spec->id, strerror(-ret),
+			 ret == -ENOSPC ? " (too many PCI devices)" : "");
+		goto err_thread;
+	}
+	return v;
+
+err_thread:
+	/* Not on the bus: nobody else holds dev.lock. */
+	v->closed = true;
+	if (write(v->kick_efd, &(uint64_t){ 1 }, 8) < 0) {
+		/* Cannot fail on a fresh counter. */
+	}
+	pthread_join(v->io_thread, NULL);
+err_efd:
+	close(v->kick_efd);
+err_be:
+	v->be->ops->destroy(v->be);
+err_free:
+	free(v);
+	return NULL;
+}
+
+void vblk_shutdown(struct vblk *v)
+{
+	uint64_t one = 1;
+
+	if (!v || !v->be)
+		return;
+	pthread_mutex_lock(&v->dev.lock);
+	v->closed = true;
+	pthread_mutex_unlock(&v->dev.lock);
+	if (write(v->kick_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: the thread is awake anyway. */
+	}
+	pthread_join(v->io_thread, NULL);
+	v->be->ops->destroy(v->be);
+	v->be = NULL;
+}
+
+const char *vblk_mode_name(enum vblk_mode m)
+{
+	return m == VBLK_RO ? "ro" : m == VBLK_VOLATILE ? "volatile" : "rw";
+}
+
+const char *vblk_format_name(enum vblk_format f)
+{
+	return f == VBLK_QCOW2 ? "qcow2" : "raw";
+}
+
+int vblk_parse_spec(char *s, struct vblk_spec *spec, char *err,
+		    size_t errlen)
+{
+	char *save = NULL, *kv;
+	bool have_id = false;
+
+	memset(spec, 0, sizeof(*spec));
+	for (kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+
+		if (!val) {
+			snprintf(err, errlen, "--disk: '%s' is not KEY=VALUE", kv);
+			return -EINVAL;
+		}
+		*val++ = '\0';
+		if (!strcmp(kv, "id")) {
+			if (!*val || strlen(val) > VIRTIO_BLK_ID_BYTES) {
+				snprintf(err, errlen,
+					 "--disk: id '%s' must be 1 to %d bytes",
+					 val, VIRTIO_BLK_ID_BYTES);
+				return -EINVAL;
+			}
+			strcpy(spec->id, val);
+			have_id = true;
+		} else if (!strcmp(kv, "file")) {
+			spec->file = val;
+		} else if (!strcmp(kv, "mode")) {
+			if (!strcmp(val, "rw") || !strcmp(val, "read-write"))
+				spec->mode = VBLK_RW;
+			else if (!strcmp(val, "ro") || !strcmp(val, "read-only"))
+				spec->mode = VBLK_RO;
+			else if (!strcmp(val, "volatile") ||
+				 !strcmp(val, "volatile-write"))
+				spec->mode = VBLK_VOLATILE;
+			else
+				goto bad;
+		} else if (!strcmp(kv, "format")) {
+			if (!strcmp(val, "raw"))
+				spec->format = VBLK_RAW;
+			else if (!strcmp(val, "qcow2") || !strcmp(val, "qcow"))
+				spec->format = VBLK_QCOW2;
+			else
+				goto bad;
+		} else if (!strcmp(kv, "backend")) {
+			if (!strcmp(val, "auto"))
+				spec->backend = VBLK_AUTO;
+			else if (!strcmp(val, "file"))
+				spec->backend = VBLK_FILE;
+			else if (!strcmp(val, "session"))
+				spec->backend = VBLK_SESSION;
+			else
+				goto bad;
+		} else {
+			snprintf(err, errlen, "--disk: unknown key '%s'", kv);
+			return -EINVAL;
+		}
+		continue;
+bad:
+		snprintf(err, errlen, "--disk: bad %s '%s'", kv, val);
+		return -EINVAL;
+	}
+	if (!have_id || !spec->file || !*spec->file) {
+		snprintf(err, errlen, "--disk needs id=ID and file=PATH");
+		return -EINVAL;
+	}
+	return 0;
+}
