@@ -299,6 +299,47 @@ def hostile_guest(cid, ser):
         "virtzd and the guest carry on after the guest broke its device")
 
 
+def interactive_serial(cid):
+    """virtzctl guest serial on a pty: type a command, see its output,
+    press Ctrl-] and see virtzctl exit 0 (the guest keeps running)."""
+    import pty
+    import select as sel
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(VIRTZCTL, [VIRTZCTL, "guest", "serial", str(cid)])
+    buf = b""
+
+    def wait_for(needle, timeout):
+        nonlocal buf
+        end = time.time() + timeout
+        while needle not in buf and time.time() < end:
+            r, _, _ = sel.select([fd], [], [], 1)
+            if r:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    return False
+        return needle in buf
+
+    ok = wait_for(b"escape character is ^]", 30)
+    os.write(fd, b"echo PTY$((3*3))OK\r")
+    ok = ok and wait_for(b"PTY9OK", 60)
+    os.write(fd, b"\x1d")
+    status = None
+    for _ in range(100):
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+            break
+        time.sleep(0.1)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.close(fd)
+    return ok and status is not None and os.WIFEXITED(status) and \
+        os.WEXITSTATUS(status) == 0
+
+
 def kernel_path():
     ks = sorted(glob.glob("/boot/vmlinuz-6.12*-amd64"))
     return ks[-1] if ks else None
@@ -460,6 +501,9 @@ def main():
     tap(p.returncode == 0 and "CLI42OK" in p.stdout,
         "virtzctl guest serial (piped) runs a command and shows its output",
         repr(p.stdout[-200:]) + p.stderr)
+
+    tap(interactive_serial(a), "virtzctl guest serial on a terminal: "
+        "command round trip, then Ctrl-] detaches")
 
     rc, out, _ = virtzctl("-j", "guest", "info", str(a))
     info = json.loads(out) if rc == 0 else {}
