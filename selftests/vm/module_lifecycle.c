@@ -51,7 +51,8 @@ FIXTURE_TEARDOWN(mod)
 		vz_mod_unload(self->m->name);
 }
 
-TEST_F(mod, load_unload_20_times)
+/* 20 cycles under TCG on a loaded host can exceed the default 30 s. */
+TEST_F_TIMEOUT(mod, load_unload_20_times, 300)
 {
 	struct stat st;
 	int i;
