@@ -16,6 +16,7 @@
 struct reply_ctx {
 	struct vz_genl *g;
 	vz_genl_reply_fn fn;
+	vz_genl_raw_fn raw_fn;
 	void *arg;
 	int err;	/* first error: kernel's, parse, or the callback's */
 	bool done;	/* the ack, error or end of dump has arrived */
@@ -132,10 +133,19 @@ static int on_reply(struct nl_msg *msg, void *arg)
 {
 	struct reply_ctx *ctx = arg;
 	struct nlattr *tb[ctx->g->maxattr + 1];
+	struct genlmsghdr *gh;
 	int err;
 
 	if (ctx->err)
 		return NL_SKIP;
+	if (ctx->raw_fn) {
+		gh = nlmsg_data(nlmsg_hdr(msg));
+		err = ctx->raw_fn(genlmsg_attrdata(gh, 0),
+				  genlmsg_attrlen(gh, 0), ctx->arg);
+		if (err)
+			ctx->err = err;
+		return NL_OK;
+	}
 	err = genlmsg_parse(nlmsg_hdr(msg), 0, tb, ctx->g->maxattr, NULL);
 	if (err < 0) {
 		ctx->err = -EBADMSG;
@@ -150,9 +160,9 @@ static int on_reply(struct nl_msg *msg, void *arg)
 }
 
 static int transact(struct vz_genl *g, struct nl_msg *msg,
-		    vz_genl_reply_fn fn, void *arg)
+		    struct reply_ctx *c)
 {
-	struct reply_ctx ctx = { .g = g, .fn = fn, .arg = arg };
+	struct reply_ctx ctx = *c;
 	struct nl_cb *cb;
 	int err;
 
@@ -194,13 +204,26 @@ static int transact(struct vz_genl *g, struct nl_msg *msg,
 int vz_genl_do(struct vz_genl *g, struct nl_msg *msg, vz_genl_reply_fn fn,
 	       void *arg)
 {
+	struct reply_ctx ctx = { .g = g, .fn = fn, .arg = arg };
+
 	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
-	return transact(g, msg, fn, arg);
+	return transact(g, msg, &ctx);
 }
 
 int vz_genl_dump(struct vz_genl *g, struct nl_msg *msg, vz_genl_reply_fn fn,
 		 void *arg)
 {
+	struct reply_ctx ctx = { .g = g, .fn = fn, .arg = arg };
+
 	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_DUMP | NLM_F_ACK;
-	return transact(g, msg, fn, arg);
+	return transact(g, msg, &ctx);
+}
+
+int vz_genl_dump_raw(struct vz_genl *g, struct nl_msg *msg, vz_genl_raw_fn fn,
+		     void *arg)
+{
+	struct reply_ctx ctx = { .g = g, .raw_fn = fn, .arg = arg };
+
+	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_DUMP | NLM_F_ACK;
+	return transact(g, msg, &ctx);
 }

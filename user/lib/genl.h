@@ -40,11 +40,20 @@ struct nl_msg *vz_genl_msg(struct vz_genl *g, uint8_t cmd, int flags);
  */
 typedef int (*vz_genl_reply_fn)(struct nlattr **tb, void *arg);
 
+/*
+ * For replies that repeat an attribute (which tb[] cannot show): called
+ * once per reply message with its whole attribute stream.
+ */
+typedef int (*vz_genl_raw_fn)(struct nlattr *head, int len, void *arg);
+
 /* Sends @msg (consumed), waits for the reply and the ack. */
 int vz_genl_do(struct vz_genl *g, struct nl_msg *msg, vz_genl_reply_fn fn,
 	       void *arg);
 /* Sends @msg (consumed) as a dump request and walks every reply. */
 int vz_genl_dump(struct vz_genl *g, struct nl_msg *msg, vz_genl_reply_fn fn,
 		 void *arg);
+/* vz_genl_dump() with a raw callback. */
+int vz_genl_dump_raw(struct vz_genl *g, struct nl_msg *msg, vz_genl_raw_fn fn,
+		     void *arg);
 
 #endif

@@ -63,8 +63,6 @@ int reg_env_delete(struct vz_genl *g, uint32_t id)
 struct list_ctx {
 	struct reg_env *envs;
 	int n;
-	int err;
-	int done;
 };
 
 static void copy_str(char *dst, size_t len, struct nlattr *a)
@@ -73,30 +71,22 @@ static void copy_str(char *dst, size_t len, struct nlattr *a)
 		 a ? (const char *)nla_data(a) : "");
 }
 
-/*
- * An environment repeats VIRTZ_A_INSTANCE once per instance, which the
- * tb[]-based callback of genl.h cannot show, so the dump walks each
- * message's attributes itself.
- */
-static int parse_env(struct nl_msg *msg, void *arg)
+/* One environment per reply; VIRTZ_A_INSTANCE repeats once per instance. */
+static int parse_env(struct nlattr *head, int len, void *arg)
 {
 	struct list_ctx *ctx = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct reg_env *e, *grown;
 	struct nlattr *a;
 	int rem;
 
 	grown = realloc(ctx->envs, (ctx->n + 1) * sizeof(*grown));
-	if (!grown) {
-		ctx->err = -ENOMEM;
-		return NL_STOP;
-	}
+	if (!grown)
+		return -ENOMEM;
 	ctx->envs = grown;
 	e = &ctx->envs[ctx->n++];
 	memset(e, 0, sizeof(*e));
 
-	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
-			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
+	nla_for_each_attr(a, head, len, rem) {
 		struct nlattr *tb[VIRTZ_INSTANCE_A_MAX + 1];
 		struct reg_inst *in;
 
@@ -112,10 +102,8 @@ static int parse_env(struct nl_msg *msg, void *arg)
 			    !tb[VIRTZ_INSTANCE_A_CID])
 				break;
 			in = realloc(e->inst, (e->n_inst + 1) * sizeof(*in));
-			if (!in) {
-				ctx->err = -ENOMEM;
-				return NL_STOP;
-			}
+			if (!in)
+				return -ENOMEM;
 			e->inst = in;
 			in = &e->inst[e->n_inst++];
 			memset(in, 0, sizeof(*in));
@@ -127,57 +115,23 @@ static int parse_env(struct nl_msg *msg, void *arg)
 			break;
 		}
 	}
-	return NL_OK;
-}
-
-static int on_err(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
-{
-	struct list_ctx *ctx = arg;
-
-	ctx->err = e->error;
-	ctx->done = 1;
-	return NL_STOP;
-}
-
-static int on_done(struct nl_msg *msg, void *arg)
-{
-	((struct list_ctx *)arg)->done = 1;
-	return NL_STOP;
+	return 0;
 }
 
 int reg_env_list(struct vz_genl *g, struct reg_env **envs)
 {
 	struct list_ctx ctx = { 0 };
 	struct nl_msg *msg;
-	struct nl_cb *cb;
 	int err;
 
 	*envs = NULL;
-	msg = vz_genl_msg(g, VIRTZ_CMD_ENV_GET, NLM_F_DUMP);
+	msg = vz_genl_msg(g, VIRTZ_CMD_ENV_GET, 0);
 	if (!msg)
 		return -ENOMEM;
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!cb) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
-	nl_cb_err(cb, NL_CB_CUSTOM, on_err, &ctx);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_done, &ctx);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_done, &ctx);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, parse_env, &ctx);
-	err = nl_send_auto(g->sk, msg);
-	nlmsg_free(msg);
-	while (err >= 0 && !ctx.done && !ctx.err) {
-		err = nl_recvmsgs(g->sk, cb);
-		if (err == -NLE_INTR || err == -NLE_AGAIN)
-			err = 0;
-	}
-	nl_cb_put(cb);
-	if (!ctx.err && err < 0)
-		ctx.err = -EIO;
-	if (ctx.err) {
+	err = vz_genl_dump_raw(g, msg, parse_env, &ctx);
+	if (err) {
 		reg_env_free(ctx.envs, ctx.n);
-		return ctx.err;
+		return err;
 	}
 	*envs = ctx.envs;
 	return ctx.n;
