@@ -5,8 +5,10 @@
 # Included by the top-level Makefile.
 
 VIRTZD_SRCS += user/virtzd/virtio_blk.c user/virtzd/blk_req.c \
-	user/virtzd/blk_file.c user/virtzd/blk_volatile.c
-VIRTZD_LDLIBS += -luring
+	user/virtzd/blk_file.c user/virtzd/blk_volatile.c \
+	user/virtzd/blk_session.c user/lib/vzblock.c \
+	user/virtzd/blk_qcow2.c user/lib/qcow2.c
+VIRTZD_LDLIBS += -luring -lz -lzstd
 
 # Request parsing against hostile descriptor chains.
 HOST_TESTS += vblk_req_test
@@ -14,3 +16,13 @@ vblk_req_test_SRCS := selftests/host/vblk_req_test.c user/virtzd/blk_req.c
 
 FUZZERS += vblk_req
 vblk_req_SRCS := fuzz/vblk_req_fuzz.c user/virtzd/blk_req.c user/virtzd/virtq.c
+
+# Benchmark (not a test): `make vblk-bench` runs bench/vblk_bench.sh, which
+# boots the test VM and compares virtzd (session, io_uring) with QEMU.
+$(BUILD)/bench/vblk_guestio: bench/vblk_guestio.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -static -o $@ $<
+
+.PHONY: vblk-bench
+vblk-bench: user $(BUILD)/bench/vblk_guestio
+	$(TOP)/bench/vblk_bench.sh

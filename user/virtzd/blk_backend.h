@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "blk_req.h"
 
@@ -74,6 +75,24 @@ int blk_lock(int fd, const char *path, bool exclusive, char *err,
  */
 struct blk_backend *blk_volatile_wrap(struct blk_backend *lower, char *err,
 				      size_t errlen);
+
+/*
+ * blk_session.c: a block device through a /dev/virtz-block session, guest
+ * RAM (@mem_fd, mapped at @mem) attached once as its VMO.
+ */
+struct blk_backend *blk_session_open(const char *path, bool ro,
+				     bool exclusive, int mem_fd,
+				     const uint8_t *mem, uint64_t mem_size,
+				     char *err, size_t errlen);
+/* Is @rdev a dm device whose table is an "fvm" target (a volume)? */
+bool blk_is_fvm_volume(dev_t rdev);
+
+/*
+ * blk_qcow2.c: a QCOW2 image through user/lib/qcow2, synchronous on the
+ * I/O thread.  The engine's refusal (naming the feature) is @err.
+ */
+struct blk_backend *blk_qcow2_open(const char *path, bool ro, bool exclusive,
+				   char *err, size_t errlen);
 
 /* Sync helpers over an iovec for the synchronous backends. */
 void blk_iov_to_buf(const struct vblk_req *r, uint8_t *buf);

@@ -75,6 +75,7 @@ struct vblk_req {
 	uint32_t gen;
 	int pending_ops;	/* backend operations still in flight */
 	int err;
+	bool fua;		/* durable on completion: no FLUSH negotiated */
 };
 
 /*

@@ -158,7 +158,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	 * Guest RAM is a memfd so that it can be shared (block sessions,
 	 * kernel backends) and so that balloon pages can be punched out.
 	 */
-	vm->mem_fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC);
+	vm->mem_fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (vm->mem_fd < 0)
 		return set_err(err, errlen, -errno, "memfd_create: %s",
 			       strerror(errno));

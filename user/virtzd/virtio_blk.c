@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blk_backend.h"
@@ -146,6 +148,7 @@ static void queue_notify(struct virtio_dev *vd, int q)
 		}
 		r->gen = v->gen;
 		r->next = NULL;
+		r->fua = !(vd->driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
 		if (r->status == VBLK_PENDING && r->type == VIRTIO_BLK_T_GET_ID)
 			get_id(v, r);
 		else if (r->status != VBLK_PENDING)
@@ -233,21 +236,58 @@ static void *io_thread(void *arg)
 	}
 }
 
-static struct blk_backend *open_backend(const struct vblk_spec *s,
+/*
+ * The session's VMO holds the guest RAM memfd's pages from attach time.
+ * If the balloon punched them out, pages the guest later reuses would be
+ * new ones while the session still wrote to the old: so a session-backed
+ * disk seals the memfd against punching (F_SEAL_FUTURE_WRITE makes
+ * fallocate(PUNCH_HOLE) fail; the mapping stays writable).  The balloon
+ * still inflates as the guest sees it, but gives the host nothing back.
+ */
+static int pin_guest_ram(struct vm *vm, char *err, size_t errlen)
+{
+	if (fcntl(vm->mem_fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0) {
+		snprintf(err, errlen, "cannot seal guest RAM against the balloon: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static bool use_session(const struct vblk_spec *s)
+{
+	struct stat st;
+
+	if (s->backend != VBLK_AUTO)
+		return s->backend == VBLK_SESSION;
+	if (s->format != VBLK_RAW || stat(s->file, &st) || !S_ISBLK(st.st_mode))
+		return false;
+	return blk_is_fvm_volume(st.st_rdev);
+}
+
+static struct blk_backend *open_backend(struct vm *vm,
+					const struct vblk_spec *s,
 					char *err, size_t errlen)
 {
 	bool ro = s->mode != VBLK_RW;
 	struct blk_backend *be;
 
-	if (s->backend == VBLK_SESSION) {
-		snprintf(err, errlen, "backend=session is not available in this build");
-		return NULL;
-	}
 	if (s->format == VBLK_QCOW2) {
-		snprintf(err, errlen, "format=qcow2 is not available in this build");
-		return NULL;
+		if (s->backend == VBLK_SESSION) {
+			snprintf(err, errlen, "backend=session needs format=raw");
+			return NULL;
+		}
+		be = blk_qcow2_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
+	} else if (use_session(s)) {
+		be = blk_session_open(s->file, ro, s->mode == VBLK_RW, vm->mem_fd,
+				      vm->mem, vm->mem_size, err, errlen);
+		if (be && pin_guest_ram(vm, err, errlen)) {
+			be->ops->destroy(be);
+			return NULL;
+		}
+	} else {
+		be = blk_file_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
 	}
-	be = blk_file_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
 	if (be && s->mode == VBLK_VOLATILE)
 		be = blk_volatile_wrap(be, err, errlen);
 	return be;
@@ -273,7 +313,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 	v->pending_tail = &v->pending;
 	v->kick_efd = -1;
 
-	v->be = open_backend(&v->spec, why, sizeof(why));
+	v->be = open_backend(vm, &v->spec, why, sizeof(why));
 	if (!v->be) {
 		snprintf(err, errlen, "disk %s: %s", spec->id, why);
 		goto err_free;
@@ -337,6 +377,10 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 			 ret == -ENOSPC ? " (too many PCI devices)" : "");
 		goto err_thread;
 	}
+	fprintf(stderr, "virtzd: disk %s: %s, %s, %s, %s backend, %llu sectors, %u-byte blocks\n",
+		spec->id, v->path, vblk_format_name(spec->format),
+		vblk_mode_name(spec->mode), v->be->ops->name,
+		(unsigned long long)v->geom.sectors, v->geom.block_size);
 	return v;
 
 err_thread:

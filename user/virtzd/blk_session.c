@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-blk backend over a block FIFO session (/dev/virtz-block).
+ *
+ * Guest RAM (the memfd) is attached once as a VMO, so a request's data
+ * segments become FIFO requests whose vmo_offset is the guest-physical
+ * address in blocks: no bounce buffer, the kernel moves data straight
+ * between the device and guest pages.  A segment not aligned to the block
+ * size cannot be expressed that way (an O_DIRECT buffer in a Linux guest
+ * need only be 512-aligned on a 4 KiB-block disk): such a request goes
+ * through a 1 MiB bounce buffer, attached as a second VMO, one request at
+ * a time.
+ *
+ * One virtio request takes one reqid (its slot); when it needs several
+ * FIFO requests they form a group (8 at most in flight), answered once.
+ * FLUSH is FLUSH, DISCARD is TRIM, and when the guest did not accept
+ * VIRTIO_BLK_F_FLUSH (a write-through disk) writes carry FORCE_ACCESS.
+ * Requests wait in order when the FIFO (64 entries) or the groups are
+ * full.  WRITE_ZEROES is not offered: TRIM does not promise zeros.
+ *
+ * The VMO holds the memfd's pages from attach time; see virtio_blk.c for
+ * how the balloon is kept from replacing them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/dm-ioctl.h>
+#include <linux/fs.h>
+
+#include "blk_backend.h"
+#include "vzblock.h"
+
+#define SLOTS	VIRTZ_BLOCK_FIFO_DEPTH
+#define GROUPS	VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT
+
+struct blk_session {
+	struct blk_backend be;
+	int bdev_fd;
+	int sfd;
+	uint16_t vmoid;
+	const uint8_t *mem;
+	uint64_t mem_size;
+	uint32_t bs;
+
+	struct vblk_req *slot[SLOTS];
+	int slot_fifo[SLOTS];		/* FIFO entries the slot's request took */
+	int slot_group[SLOTS];		/* its group, or -1 */
+	bool slot_bounce[SLOTS];	/* its data is in @bounce */
+	uint8_t *bounce;		/* VIRTQ_MAX_BYTES, block-aligned */
+	uint16_t bounce_vmoid;
+	bool bounce_busy;
+	bool group_busy[GROUPS];
+	int fifo_used;
+	struct vblk_req *wait, **wait_tail;
+
+	struct virtz_block_fifo_request out[SLOTS];
+	int nout;
+};
+
+static struct blk_session *to_sess(struct blk_backend *b)
+{
+	return (struct blk_session *)b;
+}
+
+/* Is @rdev a device-mapper device whose table is one "fvm" target? */
+bool blk_is_fvm_volume(dev_t rdev)
+{
+	union {
+		struct dm_ioctl io;
+		uint8_t raw[16384];
+	} u;
+	struct dm_target_spec *t;
+	bool fvm = false;
+	int fd;
+
+	memset(&u, 0, sizeof(u.io));
+	u.io.version[0] = DM_VERSION_MAJOR;
+	u.io.data_size = sizeof(u);
+	u.io.data_start = sizeof(u.io);
+	u.io.dev = rdev;
+	u.io.flags = DM_STATUS_TABLE_FLAG;
+	fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (!ioctl(fd, DM_TABLE_STATUS, &u.io) && u.io.target_count >= 1 &&
+	    u.io.data_start + sizeof(*t) <= sizeof(u)) {
+		t = (struct dm_target_spec *)(u.raw + u.io.data_start);
+		fvm = !strncmp(t->target_type, "fvm", DM_MAX_TYPE_NAME);
+	}
+	close(fd);
+	return fvm;
+}
+
+static int free_slot(struct blk_session *s)
+{
+	int i;
+
+	for (i = 0; i < SLOTS; i++)
+		if (!s->slot[i])
+			return i;
+	return -1;
+}
+
+static int free_group(struct blk_session *s)
+{
+	int i;
+
+	for (i = 0; i < GROUPS; i++)
+		if (!s->group_busy[i])
+			return i;
+	return -1;
+}
+
+/*
+ * FIFO entries @r needs, 0 for none, -1 when it cannot be carried out,
+ * -2 when its segments need the bounce buffer.
+ */
+static int entries(struct blk_session *s, const struct vblk_req *r)
+{
+	int i;
+
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		for (i = 0; i < r->niov; i++) {
+			uint64_t gpa = (const uint8_t *)r->iov[i].iov_base - s->mem;
+
+			if (gpa >= s->mem_size)
+				return -1;
+			if (gpa % s->bs || r->iov[i].iov_len % s->bs)
+				return r->len % s->bs ? -1 : -2;
+		}
+		return r->niov;
+	case VIRTIO_BLK_T_FLUSH:
+		return 1;
+	case VIRTIO_BLK_T_DISCARD:
+		return r->nrange;
+	default:
+		return -1;
+	}
+}
+
+/* Queues @r's FIFO requests if there is room; false if it must wait. */
+static bool start(struct blk_session *s, struct vblk_req *r)
+{
+	int n = entries(s, r), slot, group = -1, i;
+	bool bounce = n == -2;
+	uint32_t flags = 0, gflags;
+	uint64_t dev = r->sector * VBLK_SECTOR / s->bs;
+
+	if (bounce) {
+		if (s->bounce_busy)
+			return false;
+		n = 1;
+	}
+	if (n < 0) {
+		blk_done(&s->be, r, r->type == VIRTIO_BLK_T_IN ||
+			 r->type == VIRTIO_BLK_T_OUT ? VIRTIO_BLK_S_IOERR :
+			 VIRTIO_BLK_S_UNSUPP);
+		return true;
+	}
+	if (!n) {
+		blk_done(&s->be, r, VIRTIO_BLK_S_OK);
+		return true;
+	}
+	slot = free_slot(s);
+	if (n > 1)
+		group = free_group(s);
+	if (slot < 0 || s->fifo_used + n > SLOTS || (n > 1 && group < 0))
+		return false;
+
+	if (r->type == VIRTIO_BLK_T_OUT && r->fua)
+		flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
+	for (i = 0; i < n; i++) {
+		struct virtz_block_fifo_request *q = &s->out[s->nout++];
+
+		gflags = flags;
+		if (group >= 0)
+			gflags |= VIRTZ_BLOCK_IO_GROUP_ITEM |
+				  (i == n - 1 ? VIRTZ_BLOCK_IO_GROUP_LAST : 0);
+		if (bounce) {
+			if (r->type == VIRTIO_BLK_T_OUT)
+				blk_iov_to_buf(r, s->bounce);
+			vzb_req(q, r->type == VIRTIO_BLK_T_IN ?
+				VIRTZ_BLOCK_OP_READ : VIRTZ_BLOCK_OP_WRITE,
+				gflags, slot, s->bounce_vmoid, r->len / s->bs, 0,
+				dev);
+			continue;
+		}
+		switch (r->type) {
+		case VIRTIO_BLK_T_IN:
+		case VIRTIO_BLK_T_OUT: {
+			uint64_t gpa = (const uint8_t *)r->iov[i].iov_base - s->mem;
+			uint32_t len = r->iov[i].iov_len / s->bs;
+
+			vzb_req(q, r->type == VIRTIO_BLK_T_IN ?
+				VIRTZ_BLOCK_OP_READ : VIRTZ_BLOCK_OP_WRITE,
+				gflags, slot, s->vmoid, len, gpa / s->bs, dev);
+			dev += len;
+			break;
+		}
+		case VIRTIO_BLK_T_FLUSH:
+			vzb_req(q, VIRTZ_BLOCK_OP_FLUSH, gflags, slot, 0, 0, 0, 0);
+			break;
+		case VIRTIO_BLK_T_DISCARD:
+			vzb_req(q, VIRTZ_BLOCK_OP_TRIM, gflags, slot, 0,
+				r->range[i].sectors * VBLK_SECTOR / s->bs, 0,
+				r->range[i].sector * VBLK_SECTOR / s->bs);
+			break;
+		}
+		if (group >= 0)
+			q->group = group;
+	}
+	s->slot[slot] = r;
+	s->slot_fifo[slot] = n;
+	s->slot_group[slot] = group;
+	s->slot_bounce[slot] = bounce;
+	if (bounce)
+		s->bounce_busy = true;
+	if (group >= 0)
+		s->group_busy[group] = true;
+	s->fifo_used += n;
+	return true;
+}
+
+static void flush_out(struct blk_session *s)
+{
+	int at = 0;
+
+	while (at < s->nout) {
+		ssize_t n = vzb_submit(s->sfd, s->out + at, s->nout - at);
+
+		if (n <= 0) {
+			/* The session is gone: fail what was not taken. */
+			fprintf(stderr, "virtzd: block session submit: %s\n",
+				strerror(n < 0 ? (int)-n : EIO));
+			break;
+		}
+		at += n;
+	}
+	s->nout = 0;
+}
+
+static void admit(struct blk_session *s)
+{
+	struct vblk_req *r;
+
+	while ((r = s->wait) && start(s, r)) {
+		s->wait = r->next;
+		if (!s->wait)
+			s->wait_tail = &s->wait;
+	}
+}
+
+static void sess_submit(struct blk_backend *b, struct vblk_req *r)
+{
+	struct blk_session *s = to_sess(b);
+
+	if (r->type == VIRTIO_BLK_T_OUT && b->ro) {
+		blk_done(b, r, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	r->next = NULL;
+	/* Keep order: nothing overtakes a waiting request. */
+	if (!s->wait && start(s, r))
+		return;
+	*s->wait_tail = r;
+	s->wait_tail = &r->next;
+}
+
+static void sess_commit(struct blk_backend *b)
+{
+	flush_out(to_sess(b));
+}
+
+static void sess_reap(struct blk_backend *b)
+{
+	struct blk_session *s = to_sess(b);
+	struct virtz_block_fifo_response resp[SLOTS];
+	ssize_t n, i;
+
+	n = vzb_reap(s->sfd, resp, SLOTS);
+	for (i = 0; i < n; i++) {
+		uint32_t slot = resp[i].reqid;
+		struct vblk_req *r;
+
+		if (slot >= SLOTS || !s->slot[slot])
+			continue;	/* not ours: the kernel would be wrong */
+		r = s->slot[slot];
+		if (resp[i].status)
+			r->err = resp[i].status;
+		/* A group answers once; a lone request once too. */
+		s->fifo_used -= s->slot_fifo[slot];
+		if (s->slot_group[slot] >= 0)
+			s->group_busy[s->slot_group[slot]] = false;
+		if (s->slot_bounce[slot]) {
+			if (r->type == VIRTIO_BLK_T_IN && !r->err)
+				blk_buf_to_iov(r, s->bounce);
+			s->bounce_busy = false;
+		}
+		s->slot[slot] = NULL;
+		blk_done(b, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+	}
+	admit(s);
+	flush_out(s);
+}
+
+static int sess_pread(struct blk_backend *b, void *buf, size_t len,
+		      uint64_t off)
+{
+	struct blk_session *s = to_sess(b);
+	size_t at = 0;
+
+	while (at < len) {
+		ssize_t n = pread(s->bdev_fd, (uint8_t *)buf + at, len - at,
+				  off + at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		at += n;
+	}
+	return 0;
+}
+
+static void sess_destroy(struct blk_backend *b)
+{
+	struct blk_session *s = to_sess(b);
+	struct vblk_req *r;
+	int i;
+
+	/* Closing the session waits for its bios (guest RAM stays mapped). */
+	close(s->sfd);
+	for (i = 0; i < SLOTS; i++)
+		free(s->slot[i]);
+	while ((r = s->wait)) {
+		s->wait = r->next;
+		free(r);
+	}
+	close(s->bdev_fd);
+	free(s->bounce);
+	free(s);
+}
+
+static const struct blk_backend_ops sess_ops = {
+	.name = "session",
+	.submit = sess_submit,
+	.commit = sess_commit,
+	.reap = sess_reap,
+	.pread = sess_pread,
+	.destroy = sess_destroy,
+};
+
+struct blk_backend *blk_session_open(const char *path, bool ro,
+				     bool exclusive, int mem_fd,
+				     const uint8_t *mem, uint64_t mem_size,
+				     char *err, size_t errlen)
+{
+	struct blk_session *s = calloc(1, sizeof(*s));
+	struct virtz_block_info info;
+	struct stat st;
+	int ret;
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->sfd = -1;
+	s->wait_tail = &s->wait;
+	s->bdev_fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+			  (exclusive ? O_EXCL : 0));
+	if (s->bdev_fd < 0) {
+		snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+			 errno == EBUSY ? " (the device is in use)" : "");
+		goto err_free;
+	}
+	if (fstat(s->bdev_fd, &st) < 0 || !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "%s: backend=session needs a block device",
+			 path);
+		goto err_close;
+	}
+	if (blk_lock(s->bdev_fd, path, exclusive, err, errlen))
+		goto err_close;
+	ret = vzb_open(s->bdev_fd, NULL);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot open a block session: %s%s",
+			 path, strerror(-ret),
+			 ret == -ENOENT ? " (is virtz_fvm loaded?)" : "");
+		goto err_close;
+	}
+	s->sfd = ret;
+	ret = vzb_get_info(s->sfd, &info);
+	if (!ret)
+		ret = vzb_attach_memfd(s->sfd, mem_fd, 0, 0, 0, &s->vmoid);
+	if (!ret && posix_memalign((void **)&s->bounce, 4096, VIRTQ_MAX_BYTES))
+		ret = -ENOMEM;
+	if (!ret)
+		ret = vzb_attach_mem(s->sfd, s->bounce, VIRTQ_MAX_BYTES, 0,
+				     &s->bounce_vmoid);
+	if (ret) {
+		snprintf(err, errlen, "%s: block session: %s", path,
+			 strerror(-ret));
+		goto err_close;
+	}
+	s->mem = mem;
+	s->mem_size = mem_size;
+	s->bs = info.block_size;
+	s->be = (struct blk_backend){
+		.ops = &sess_ops,
+		.size = info.block_count * info.block_size,
+		.block_size = info.block_size,
+		.ro = ro || (info.flags & VIRTZ_BLOCK_DEV_READONLY),
+		.discard = !ro && (info.flags & VIRTZ_BLOCK_DEV_TRIM_SUPPORT),
+		.write_zeroes = false,
+		.poll_fd = s->sfd,
+	};
+	if (s->be.ro && !ro) {
+		snprintf(err, errlen, "%s: the device is read-only (use mode=ro)",
+			 path);
+		goto err_close;
+	}
+	return &s->be;
+
+err_close:
+	if (s->sfd >= 0)
+		close(s->sfd);
+	close(s->bdev_fd);
+	free(s->bounce);
+err_free:
+	free(s);
+	return NULL;
+}
