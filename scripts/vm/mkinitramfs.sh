@@ -37,18 +37,11 @@ if [ -z "$KVER" ]; then
 	KVER=${k#/boot/vmlinuz-}
 fi
 MODDIR=/lib/modules/$KVER
-BUSYBOX=/bin/busybox
 [ -d "$MODDIR" ] || { echo "mkinitramfs: $MODDIR missing" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "mkinitramfs: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	echo "mkinitramfs: $BUSYBOX is dynamic; install busybox-static" >&2
-	exit 1
-fi
-
-stamp="$KVER $(sha256sum "$SELF" | cut -d' ' -f1) $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
-if [ -s "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ]; then
-	exit 0
-fi
+PROG=mkinitramfs
+# shellcheck source=../lib/initramfs.sh
+. "$(dirname "$SELF")/../lib/initramfs.sh"
+ir_up_to_date_or_continue
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -56,27 +49,8 @@ root=$tmp/root
 mkdir -p "$root"/{bin,dev,proc,sys,newroot,lib/modules}
 
 mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
-cp "$BUSYBOX" "$root/bin/busybox"
-for a in $("$BUSYBOX" --list); do
-	[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
-done
-
-# Modules in load order; builtin ones (virtio, virtio_pci, ...) print
-# "builtin" and need nothing.
-: >"$root/lib/modules/order"
-modprobe -S "$KVER" --show-depends -a 9pnet_virtio 9p |
-while read -r kind path _; do
-	[ "$kind" = insmod ] || continue
-	name=$(basename "$path"); name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
-	grep -qx "$name" "$root/lib/modules/order" && continue
-	case "$path" in
-	*.xz)  xz -dc "$path" >"$root/lib/modules/$name" ;;
-	*.zst) zstd -qdc "$path" >"$root/lib/modules/$name" ;;
-	*.gz)  gzip -dc "$path" >"$root/lib/modules/$name" ;;
-	*)     cp "$path" "$root/lib/modules/$name" ;;
-	esac
-	echo "$name" >>"$root/lib/modules/order"
-done
+ir_install_busybox "$root"
+ir_install_modules "$root" 9pnet_virtio 9p
 grep -q '^9p.ko$' "$root/lib/modules/order" ||
 	{ echo "mkinitramfs: could not resolve the 9p modules for $KVER" >&2; exit 1; }
 
@@ -221,8 +195,4 @@ die "switch_root failed"
 INIT
 chmod 755 "$root/init"
 
-mkdir -p "$(dirname "$OUT")"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) |
-	cat >"$OUT.tmp"
-mv -f "$OUT.tmp" "$OUT"
-echo "$stamp" >"$OUT.stamp"
+ir_pack "$root"

@@ -24,42 +24,20 @@ if [ -z "$KVER" ]; then
 	[ -n "$k" ] || { echo "mkguest: no /boot/vmlinuz-6.12*-amd64" >&2; exit 1; }
 	KVER=${k#/boot/vmlinuz-}
 fi
-BUSYBOX=/bin/busybox
 MODULES=(virtio_balloon virtio_blk)
-[ -x "$BUSYBOX" ] || { echo "mkguest: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	echo "mkguest: $BUSYBOX is dynamic; install busybox-static" >&2
-	exit 1
-fi
-
-stamp="$KVER $(sha256sum "$SELF" | cut -d' ' -f1) $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
-if [ -s "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ]; then
-	exit 0
-fi
+PROG=mkguest
+# shellcheck source=../../scripts/lib/initramfs.sh
+. "$(dirname "$SELF")/../../scripts/lib/initramfs.sh"
+ir_up_to_date_or_continue
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
-cp "$BUSYBOX" "$root/bin/busybox"
-for a in $("$BUSYBOX" --list); do
-	[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
-done
-
+ir_install_busybox "$root"
 : >"$root/lib/modules/order"
 if [ -d "/lib/modules/$KVER" ]; then
-	modprobe -S "$KVER" --show-depends -a "${MODULES[@]}" 2>/dev/null |
-	while read -r kind path _; do
-		[ "$kind" = insmod ] || continue
-		name=$(basename "$path"); name=${name%.xz}; name=${name%.zst}
-		grep -qx "$name" "$root/lib/modules/order" && continue
-		case "$path" in
-		*.xz)  xz -dc "$path" >"$root/lib/modules/$name" ;;
-		*.zst) zstd -qdc "$path" >"$root/lib/modules/$name" ;;
-		*)     cp "$path" "$root/lib/modules/$name" ;;
-		esac
-		echo "$name" >>"$root/lib/modules/order"
-	done
+	ir_install_modules "$root" "${MODULES[@]}"
 fi
 
 cat >"$root/init" <<'INIT'
@@ -78,7 +56,4 @@ done
 INIT
 chmod 755 "$root/init"
 
-mkdir -p "$(dirname "$OUT")"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) >"$OUT.tmp"
-mv -f "$OUT.tmp" "$OUT"
-echo "$stamp" >"$OUT.stamp"
+ir_pack "$root"
