@@ -83,10 +83,22 @@ def main():
             not os.path.exists("/dev/virtz-block"):
         print("1..0 # SKIP needs /dev/kvm, /dev/virtz-block and a 6.12 kernel")
         return 0
+    if os.path.exists("/sys/module/brd"):
+        print("1..0 # SKIP brd is already loaded by someone else")
+        return 0
     if subprocess.run("modprobe brd rd_nr=3 rd_size=65536 && modprobe dm-log-writes",
                       shell=True).returncode or not os.path.exists("/dev/ram2"):
         print("1..0 # SKIP needs brd and dm-log-writes")
         return 0
+    try:
+        return run()
+    finally:
+        subprocess.run("dmsetup remove %s-data; dmsetup remove %s; dmsetup remove %s; "
+                       "rmmod brd" % (POOL, POOL, LW), shell=True, env=ENV,
+                       capture_output=True)
+
+
+def run():
     if not os.environ.get("VBLK_INITRD"):
         subprocess.run([os.path.join(tg.TOP, "selftests/guest/mkguest.sh"), vd.INITRD],
                        check=True)

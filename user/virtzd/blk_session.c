@@ -251,9 +251,14 @@ static void admit(struct blk_session *s)
 {
 	struct vblk_req *r;
 
-	while ((r = s->wait) && start(s, r)) {
-		s->wait = r->next;
-		if (!s->wait)
+	/* start() may answer and free @r at once: take its successor first. */
+	while ((r = s->wait)) {
+		struct vblk_req *next = r->next;
+
+		if (!start(s, r))
+			break;
+		s->wait = next;
+		if (!next)
 			s->wait_tail = &s->wait;
 	}
 }
