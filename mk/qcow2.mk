@@ -18,10 +18,4 @@ FUZZERS += qcow2_open
 qcow2_open_SRCS := fuzz/qcow2_open_fuzz.c $(QCOW2_LIB_SRC)
 qcow2_open_LDLIBS := $(QCOW2_LIB_LDLIBS)
 
-# Not linked into virtzd yet (the virtio-blk backends will add it to
-# VIRTZD_SRCS with -lz -lzstd); until then `make all` builds it with the
-# userspace flags so it stays warning-clean at -O2.
-all: $(BUILD)/lib/qcow2.o
-$(BUILD)/lib/qcow2.o: $(QCOW2_LIB_SRC) user/lib/qcow2.h
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CPPFLAGS) $(USER_CFLAGS) -c -o $@ $<
+# virtzd links the engine through mk/virtio_blk.mk.
