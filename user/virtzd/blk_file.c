@@ -287,19 +287,7 @@ static void file_reap(struct blk_backend *b)
 static int file_pread(struct blk_backend *b, void *buf, size_t len,
 		      uint64_t off)
 {
-	struct blk_file *f = to_file(b);
-	size_t at = 0;
-
-	while (at < len) {
-		ssize_t n = pread(f->fd, (uint8_t *)buf + at, len - at, off + at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		at += n;
-	}
-	return 0;
+	return vblk_pread_full(to_file(b)->fd, buf, len, off);
 }
 
 static void file_destroy(struct blk_backend *b)

@@ -2,6 +2,7 @@
 /* virtio-blk request parsing; see blk_req.h for the trust model. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blk_req.h"
 
@@ -201,4 +202,20 @@ const char *vblk_type_name(uint32_t type)
 	case VIRTIO_BLK_T_WRITE_ZEROES: return "write-zeroes";
 	default: return "?";
 	}
+}
+
+int vblk_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + at, len - at, off + at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		at += n;
+	}
+	return 0;
 }

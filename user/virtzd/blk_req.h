@@ -93,6 +93,9 @@ int vblk_parse(const struct vblk_geom *g, const struct virtq_elem *e,
 /* Answers @r: writes the status byte and sets @r->written. */
 void vblk_finish(struct vblk_req *r, uint8_t status);
 
+/* pread() of exactly @len bytes at @off, retrying short reads; -EIO else. */
+int vblk_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
 /* Name of a request type, for messages ("in", "out", ...) or "?". */
 const char *vblk_type_name(uint32_t type);
 

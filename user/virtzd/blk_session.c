@@ -319,20 +319,7 @@ static void sess_reap(struct blk_backend *b)
 static int sess_pread(struct blk_backend *b, void *buf, size_t len,
 		      uint64_t off)
 {
-	struct blk_session *s = to_sess(b);
-	size_t at = 0;
-
-	while (at < len) {
-		ssize_t n = pread(s->bdev_fd, (uint8_t *)buf + at, len - at,
-				  off + at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		at += n;
-	}
-	return 0;
+	return vblk_pread_full(to_sess(b)->bdev_fd, buf, len, off);
 }
 
 static void sess_destroy(struct blk_backend *b)
