@@ -265,8 +265,13 @@ ok "refuse writing an image with internal snapshots" \
 	refuses snap.qcow2 "writing images with internal snapshots is not supported (1 snapshots)" openrw
 
 # ---- refusals -------------------------------------------------------------------
+# qemu-img's LUKS set-up has failed on one CI machine (no image written); the
+# refusal under test only reads crypt_method, so fall back to a plain image with
+# crypt_method = 2 (LUKS) written into its header, as for AES below.
 qemu-img create -q --object secret,id=sec0,data=abc -f qcow2 \
-	-o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10 luks.qcow2 1M
+	-o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10 luks.qcow2 1M 2>luks.err ||
+	{ sed 's/^/# qemu-img: /' luks.err; cp plain-1.1-65536.qcow2 luks.qcow2
+	  printf '\0\0\0\2' | dd of=luks.qcow2 bs=1 seek=32 conv=notrunc status=none; }
 ok "refuse LUKS encryption" refuses luks.qcow2 \
 	"qcow2: encrypted images are not supported (crypt_method 2)"
 qemu-img create -q --object secret,id=sec0,data=abc -f qcow2 \
