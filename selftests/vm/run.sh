@@ -100,12 +100,21 @@ step "stock modules the virtz modules depend on load" \
 	"$top/scripts/load-modules.sh" --deps-only "${MODULES[@]}"
 run_test module_lifecycle "$tests/module_lifecycle"
 step "modules load for the remaining tests" load_modules
-# Every other built test program, then every test script.
+# Every other built test program, then every test script.  ONLY="name ..."
+# (from the environment: scripts/vm/run.sh -e ONLY=...) narrows the run to
+# those test names, for development; CI never sets it.
+only=" ${ONLY:-} "
+wanted() {
+	[ "$only" = "  " ] || [[ $only == *" $1 "* ]]
+}
 for t in "$tests"/*; do
 	[ -x "$t" ] && [ "$(basename "$t")" != module_lifecycle ] || continue
+	wanted "$(basename "$t")" || continue
 	run_test "$(basename "$t")" "$t"
 done
 for t in "$top"/selftests/vm/test_*; do
+	n=$(basename "$t"); n=${n%.*}
+	wanted "$n" || continue
 	case $t in
 	*.py) run_test "$(basename "${t%.py}")" python3 "$t" ;;
 	*.sh) run_test "$(basename "${t%.sh}")" bash "$t" ;;
