@@ -7,7 +7,7 @@
 VIRTZD_SRCS += user/virtzd/kvm.c user/virtzd/boot.c user/virtzd/mptable.c \
 	user/virtzd/serial.c user/virtzd/control.c user/virtzd/registry.c \
 	user/virtzd/pci.c user/virtzd/virtio_pci.c user/virtzd/virtq.c \
-	user/virtzd/balloon.c \
+	user/virtzd/balloon.c user/virtzd/cpuid.c user/virtzd/rtc.c \
 	user/lib/genl.c user/lib/vzctlsock.c
 VIRTZD_LDLIBS += -lpthread
 
