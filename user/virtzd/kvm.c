@@ -34,48 +34,6 @@ static int set_err(char *err, size_t len, int ret, const char *fmt, ...)
 	return ret;
 }
 
-static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
-{
-	struct kvm_cpuid2 *cpuid;
-	unsigned int i, n = 128;
-	int ret;
-
-	for (;;) {
-		cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
-		if (!cpuid)
-			return -ENOMEM;
-		cpuid->nent = n;
-		if (!ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
-			break;
-		ret = -errno;
-		free(cpuid);
-		if (ret != -E2BIG || n >= 4096)
-			return ret;
-		n *= 2;
-	}
-
-	for (i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-		switch (e->function) {
-		case 1:
-			/* Initial APIC id and logical processor count. */
-			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)cpu->id << 24) |
-				 ((uint32_t)vm->ncpus << 16);
-			/* Hypervisor present: the kernel then looks for kvmclock. */
-			e->ecx |= 1U << 31;
-			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = cpu->id;	/* x2APIC id */
-			break;
-		}
-	}
-	ret = ioctl(cpu->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
-	free(cpuid);
-	return ret;
-}
-
 static int create_vcpu(struct vm *vm, int id)
 {
 	struct vcpu *cpu = &vm->cpus[id];
@@ -93,7 +51,7 @@ static int create_vcpu(struct vm *vm, int id)
 		cpu->run = NULL;
 		return ret;
 	}
-	return setup_cpuid(vm, cpu);
+	return cpuid_setup_vcpu(vm, cpu);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
@@ -192,6 +150,27 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return set_err(err, errlen, -errno, "KVM_CREATE_PIT2: %s",
 			       strerror(errno));
+
+	/*
+	 * No virtual PMU: nothing in virtzd describes or migrates one, and
+	 * CPUID says there is none (cpuid.c).  Must precede the vCPUs.
+	 */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PMU_CAPABILITY) &
+	    KVM_PMU_CAP_DISABLE) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_PMU_CAPABILITY,
+			.args[0] = KVM_PMU_CAP_DISABLE,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			return set_err(err, errlen, -errno,
+				       "cannot disable the vPMU: %s",
+				       strerror(errno));
+	}
+	ret = cpuid_init(vm);
+	if (ret)
+		return set_err(err, errlen, ret, "KVM_GET_SUPPORTED_CPUID: %s",
+			       strerror(-ret));
 
 	for (i = 0; i < vm->ncpus; i++) {
 		ret = create_vcpu(vm, i);
@@ -531,4 +510,5 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_efd);
 	for (i = 0; i < vm->nmsi; i++)
 		close(vm->msi[i].efd);
+	cpuid_free(vm);
 }

@@ -215,6 +215,8 @@ static int run(struct run_opts *o)
 	vm.serial = serial;
 	if (o->cfg.console)
 		serial_attach(serial, -1, STDOUT_FILENO, true);
+	if (rtc_init(&vm))
+		DIE(o, "cannot create the CMOS clock");
 	if (pci_init(&vm))
 		DIE(o, "cannot set up the PCI bus");
 	vm.balloon = balloon_create(&vm);
@@ -314,8 +316,10 @@ out:
 	if (reg_fd >= 0)
 		close(reg_fd);
 	serial_destroy(serial);
-	if (vm_made)
+	if (vm_made) {
+		rtc_destroy(&vm);
 		vm_destroy(&vm);
+	}
 	if (sfd >= 0)
 		close(sfd);
 	return ret;

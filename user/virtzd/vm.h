@@ -74,6 +74,7 @@ struct vcpu {
 struct serial;
 struct pci_bus;
 struct balloon;
+struct rtc;
 
 struct vm {
 	struct vm_config cfg;
@@ -87,6 +88,7 @@ struct vm {
 
 	int ncpus;
 	struct vcpu cpus[VM_MAX_CPUS];
+	struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID, once */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
@@ -102,6 +104,7 @@ struct vm {
 	struct pci_bus *pci;
 	struct serial *serial;
 	struct balloon *balloon;
+	struct rtc *rtc;
 
 	/* Written once by whoever stops the machine; vCPU threads poll it. */
 	volatile int stopping;
@@ -149,10 +152,19 @@ int vm_msi_set(struct vm *vm, int idx, uint64_t addr, uint32_t data,
 /* Raises route @idx through its irqfd. */
 void vm_msi_fire(struct vm *vm, int idx);
 
+/* cpuid.c */
+int cpuid_init(struct vm *vm);
+int cpuid_setup_vcpu(struct vm *vm, struct vcpu *cpu);
+void cpuid_free(struct vm *vm);
+
 /* boot.c */
 int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen);
 int boot_load(struct vm *vm, char *err, size_t errlen);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu);
+
+/* rtc.c: the CMOS clock at 0x70/0x71 */
+int rtc_init(struct vm *vm);
+void rtc_destroy(struct vm *vm);
 
 /* mptable.c */
 int mptable_write(struct vm *vm, char *err, size_t errlen);
