@@ -15,8 +15,11 @@
 #     READ_WRITE file (rw or ro) is refused with a message naming the
 #     holder; a second READ_ONLY open of the READ_ONLY file is allowed;
 #   - bad --disk specs are refused with a clear message;
-#   - `virtzctl guest launch --disk` passes disks through (when the
-#     registry module is loaded).
+#   - GUEST_GET_DISK on the control socket describes each disk, and its
+#     bad requests get errors;
+#   - `virtzctl guest launch --disk` passes disks through, and `guest
+#     list` / `guest info` (-j too) show them (when the registry module is
+#     loaded).
 # Prints TAP.  Runs virtzd directly with --control (no registry needed),
 # so it also runs on any host with /dev/kvm.
 import hashlib
@@ -24,6 +27,7 @@ import glob
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -110,6 +114,31 @@ class Guest:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+T_DISK = 4   # VZ_CTL_GUEST_GET_DISK
+DISK_INFO = struct.Struct("=24s12s8s12sIIQ512s")
+
+
+def get_disk(ctl_path, index, payload=None):
+    """GUEST_GET_DISK over a control socket: (error, dict or message)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    s.connect(ctl_path)
+    _, _, err, data, _ = tg.ctl_call(
+        s, T_DISK, struct.pack("=I", index) if payload is None else payload)
+    s.close()
+    if err:
+        return err, data.rstrip(b"\0").decode(errors="replace")
+    if len(data) != DISK_INFO.size:
+        return -1, "reply of %d bytes, want %d" % (len(data), DISK_INFO.size)
+    f = DISK_INFO.unpack(data)
+
+    def text(b):
+        return b.split(b"\0")[0].decode()
+    return 0, {"id": text(f[0]), "mode": text(f[1]), "format": text(f[2]),
+               "backend": text(f[3]), "block_size": f[4], "flags": f[5],
+               "size": f[6], "file": text(f[7])}
 
 
 def sha(path):
@@ -238,6 +267,29 @@ def main():
         tap(got == want, "VOLATILE_WRITE: after dropping caches, written "
             "sectors come from the overlay, others from the file", out)
 
+        # The control socket lists the disks as virtzd runs them.
+        got = [get_disk(g.ctl, i) for i in range(3)]
+        want = [{"id": "root-disk-0001", "mode": "rw", "format": "raw",
+                 "backend": "file", "block_size": 512, "flags": 0x2 | 0x4,
+                 "size": 8 * MiB, "file": rw},
+                {"id": "readonly", "mode": "ro", "format": "raw",
+                 "backend": "file", "block_size": 512, "flags": 0x1,
+                 "size": 4 * MiB, "file": ro},
+                {"id": "scratch", "mode": "volatile", "format": "raw",
+                 "backend": "file", "block_size": 512, "size": 4 * MiB,
+                 "file": vol}]
+        tap(all(not e for e, _ in got) and
+            [{k: d.get(k) for k in w} for w, (_, d) in zip(want, got)] == want,
+            "GUEST_GET_DISK describes each disk: id, file, mode, format, "
+            "backend, size, block size, flags", got)
+        err, msg = get_disk(g.ctl, 3)
+        tap(err == -2 and "no disk 3 (the guest has 3)" in msg,
+            "GUEST_GET_DISK past the last disk: ENOENT naming the count",
+            (err, msg))
+        err, msg = get_disk(g.ctl, 0, payload=b"\0\0")
+        tap(err == -22 and "payload" in msg,
+            "GUEST_GET_DISK with a 2-byte index: EINVAL", (err, msg))
+
         # A second guest on the same files.
         g2 = Guest("g2", ["id=x,file=%s" % rw])
         log = open(g2.log).read()
@@ -269,7 +321,7 @@ def main():
     tap(sha(vol) == vol_sha and (os.stat(vol).st_mode & 0o777) == 0o444,
         "VOLATILE_WRITE: the 0444 file is byte-identical afterwards")
 
-    # virtzctl passes --disk through, and guest list -j shows nothing new.
+    # virtzctl passes --disk through, and guest list / info show the disks.
     if os.path.exists("/dev/virtz-vsock"):
         rc, out, err = tg.virtzctl("env", "create", "vblk")
         env = int(out) if rc == 0 else 0
@@ -283,7 +335,25 @@ def main():
         tap(rc == 0 and out.strip().isdigit(),
             "virtzctl guest launch with a good --disk starts the guest", err)
         if rc == 0:
-            tg.virtzctl("guest", "stop", out.strip())
+            cid = int(out)
+            want = {"id": "ctl", "file": ro, "mode": "ro", "format": "raw",
+                    "backend": "file", "size_bytes": 4 * MiB,
+                    "block_size": 512, "read_only": True, "discard": False,
+                    "write_zeroes": False}
+            rc, out, err = tg.virtzctl("-j", "guest", "list")
+            mine = [i for i in (json.loads(out) if rc == 0 else [])
+                    if i["cid"] == cid]
+            tap(len(mine) == 1 and mine[0].get("disks") == [want],
+                "guest list -j shows the guest's disks", out + err)
+            rc, out, err = tg.virtzctl("-j", "guest", "info", str(cid))
+            tap(rc == 0 and json.loads(out).get("disks") == [want],
+                "guest info -j shows the guest's disks", out + err)
+            rc, out, err = tg.virtzctl("guest", "list")
+            tap(rc == 0 and any(l.split()[0] == str(cid) and
+                                l.split()[-1] == "ctl:ro:raw"
+                                for l in out.splitlines()[1:] if l.split()),
+                "guest list shows id:mode:format per disk", out + err)
+            tg.virtzctl("guest", "stop", str(cid))
         tg.virtzctl("env", "delete", str(env))
     print("1..%d" % len(results))
     return 0 if all(results) else 1

@@ -27,6 +27,8 @@ enum vz_ctl_type {
 	VZ_CTL_GUEST_GET_INFO = 1,	/* -> struct vz_ctl_guest_info */
 	VZ_CTL_GUEST_GET_SERIAL = 2,	/* -> SCM_RIGHTS: a stream socket */
 	VZ_CTL_GUEST_STOP = 3,		/* -> nothing; virtzd then exits */
+	VZ_CTL_GUEST_GET_DISK = 4,	/* uint32_t index -> vz_ctl_disk_info;
+					 * -ENOENT past the last disk */
 	/* BalloonController */
 	VZ_CTL_BALLOON_GET_NUM_PAGES = 16,	/* -> uint32_t */
 	VZ_CTL_BALLOON_REQUEST_NUM_PAGES = 17,	/* uint32_t -> nothing */
@@ -53,6 +55,23 @@ struct vz_ctl_guest_info {
 	uint64_t mem_bytes;
 	uint64_t serial_bytes;	/* guest serial output so far */
 	char label[128];
+};
+
+/* One LaunchInfo.block_devices entry as virtzd runs it. */
+#define VZ_CTL_DISK_RO			0x1	/* the guest sees it read-only */
+#define VZ_CTL_DISK_DISCARD		0x2	/* DISCARD offered */
+#define VZ_CTL_DISK_WRITE_ZEROES	0x4	/* WRITE_ZEROES offered */
+#define VZ_CTL_DISK_PATH_TRUNCATED	0x8	/* path did not fit */
+
+struct vz_ctl_disk_info {
+	char id[24];		/* the virtio-blk serial, NUL-terminated */
+	char mode[12];		/* "rw", "ro" or "volatile" */
+	char format[8];		/* "raw" or "qcow2" */
+	char backend[12];	/* "file", "session" or "qcow2" */
+	uint32_t block_size;	/* bytes */
+	uint32_t flags;		/* VZ_CTL_DISK_* */
+	uint64_t size;		/* bytes */
+	char path[512];		/* the backing file, NUL-terminated */
 };
 
 struct vz_ctl_mem_stat {

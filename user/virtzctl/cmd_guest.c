@@ -239,6 +239,75 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+#define MAX_LISTED_DISKS	16
+
+/*
+ * Asks guest @cid for its disks (GUEST_GET_DISK 0, 1, ... until ENOENT).
+ * Returns how many, or a negative errno when the guest cannot be asked
+ * (then @quiet decides whether that is reported).
+ */
+static int get_disks(unsigned int cid, struct vz_ctl_disk_info *di, int max,
+		     bool quiet)
+{
+	char path[108], msg[512];
+	int sock, n, ret;
+
+	vzctl_path(path, sizeof(path), cid);
+	sock = vzctl_connect(path);
+	if (sock < 0) {
+		if (!quiet)
+			ctl_err("guest", "cannot reach guest %u at %s: %s", cid,
+				path, strerror(-sock));
+		return sock;
+	}
+	for (n = 0; n < max; n++) {
+		uint32_t i = n;
+
+		ret = vzctl_call(sock, VZ_CTL_GUEST_GET_DISK, &i, sizeof(i),
+				 &di[n], sizeof(di[n]), NULL, msg, sizeof(msg));
+		if (ret == -ENOENT)
+			break;
+		if (ret < 0) {
+			if (!quiet)
+				ctl_err("guest", "disks of %u: %s%s%s", cid,
+					msg[0] ? msg : strerror(-ret),
+					msg[0] ? " - " : "",
+					msg[0] ? strerror(-ret) : "");
+			close(sock);
+			return ret;
+		}
+		di[n].id[sizeof(di[n].id) - 1] = '\0';
+		di[n].mode[sizeof(di[n].mode) - 1] = '\0';
+		di[n].format[sizeof(di[n].format) - 1] = '\0';
+		di[n].backend[sizeof(di[n].backend) - 1] = '\0';
+		di[n].path[sizeof(di[n].path) - 1] = '\0';
+	}
+	close(sock);
+	return n;
+}
+
+static void json_disks(struct jw *w, const struct vz_ctl_disk_info *di, int n)
+{
+	int i;
+
+	jw_arr_open(w, "disks");
+	for (i = 0; i < n; i++) {
+		jw_obj_open(w, NULL);
+		jw_str(w, "id", di[i].id);
+		jw_str(w, "file", di[i].path);
+		jw_str(w, "mode", di[i].mode);
+		jw_str(w, "format", di[i].format);
+		jw_str(w, "backend", di[i].backend);
+		jw_u64(w, "size_bytes", di[i].size);
+		jw_u64(w, "block_size", di[i].block_size);
+		jw_bool(w, "read_only", di[i].flags & VZ_CTL_DISK_RO);
+		jw_bool(w, "discard", di[i].flags & VZ_CTL_DISK_DISCARD);
+		jw_bool(w, "write_zeroes", di[i].flags & VZ_CTL_DISK_WRITE_ZEROES);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
 static int guest_list(struct ctl *ctl, int argc, char **argv)
 {
 	struct reg_env *envs;
@@ -261,11 +330,14 @@ static int guest_list(struct ctl *ctl, int argc, char **argv)
 		jw_init(&w, stdout);
 		jw_arr_open(&w, NULL);
 	} else {
-		printf("%-6s %-6s %-8s %s\n", "CID", "ENV", "PID", "LABEL");
+		printf("%-6s %-6s %-8s %-24s %s\n", "CID", "ENV", "PID", "LABEL",
+		       "DISKS");
 	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < envs[i].n_inst; j++) {
 			struct reg_inst *in = &envs[i].inst[j];
+			struct vz_ctl_disk_info di[MAX_LISTED_DISKS];
+			int nd = get_disks(in->cid, di, MAX_LISTED_DISKS, true);
 
 			if (ctl->json) {
 				jw_obj_open(&w, NULL);
@@ -273,10 +345,22 @@ static int guest_list(struct ctl *ctl, int argc, char **argv)
 				jw_u64(&w, "env", envs[i].id);
 				jw_u64(&w, "pid", in->pid);
 				jw_str(&w, "label", in->label);
+				/* Absent when the instance cannot be asked. */
+				if (nd >= 0)
+					json_disks(&w, di, nd);
 				jw_obj_close(&w);
 			} else {
-				printf("%-6u %-6u %-8u %s\n", in->cid, envs[i].id,
-				       in->pid, in->label);
+				printf("%-6u %-6u %-8u %-24s ", in->cid,
+				       envs[i].id, in->pid, in->label);
+				if (nd < 0)
+					printf("?");
+				else if (!nd)
+					printf("-");
+				for (int k = 0; k < nd; k++)
+					printf("%s%s:%s:%s", k ? "," : "",
+					       di[k].id, di[k].mode,
+					       di[k].format);
+				printf("\n");
 			}
 		}
 	}
@@ -310,7 +394,9 @@ static int call(unsigned int cid, uint16_t type, void *out, size_t outlen,
 static int guest_info(struct ctl *ctl, int argc, char **argv)
 {
 	struct vz_ctl_guest_info gi = { 0 };
+	struct vz_ctl_disk_info di[MAX_LISTED_DISKS];
 	unsigned int cid;
+	int nd;
 
 	if (argc != 2)
 		return ctl_usage_err("guest", "info takes one CID");
@@ -319,6 +405,9 @@ static int guest_info(struct ctl *ctl, int argc, char **argv)
 	if (call(cid, VZ_CTL_GUEST_GET_INFO, &gi, sizeof(gi), NULL, "info") < 0)
 		return CTL_ERR;
 	gi.label[sizeof(gi.label) - 1] = '\0';
+	nd = get_disks(cid, di, MAX_LISTED_DISKS, false);
+	if (nd < 0)
+		return CTL_ERR;
 	if (ctl->json) {
 		struct jw w;
 
@@ -331,6 +420,7 @@ static int guest_info(struct ctl *ctl, int argc, char **argv)
 		jw_u64(&w, "memory_bytes", gi.mem_bytes);
 		jw_u64(&w, "serial_bytes", gi.serial_bytes);
 		jw_str(&w, "label", gi.label);
+		json_disks(&w, di, nd);
 		jw_obj_close(&w);
 		jw_end(&w);
 	} else {
@@ -338,6 +428,14 @@ static int guest_info(struct ctl *ctl, int argc, char **argv)
 		       gi.cid, gi.env_id, gi.pid, gi.cpus,
 		       (unsigned long long)gi.mem_bytes >> 20,
 		       (unsigned long long)gi.serial_bytes, gi.label);
+		for (int i = 0; i < nd; i++)
+			printf("disk %s: %s, %s, %s, %s backend, %llu bytes, %u-byte blocks%s%s%s\n",
+			       di[i].id, di[i].path, di[i].format, di[i].mode,
+			       di[i].backend, (unsigned long long)di[i].size,
+			       di[i].block_size,
+			       di[i].flags & VZ_CTL_DISK_DISCARD ? ", discard" : "",
+			       di[i].flags & VZ_CTL_DISK_WRITE_ZEROES ? ", write-zeroes" : "",
+			       di[i].flags & VZ_CTL_DISK_PATH_TRUNCATED ? " (path truncated)" : "");
 	}
 	return CTL_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "balloon.h"
 #include "control.h"
+#include "virtio_blk.h"
 #include "vzctlsock.h"
 
 static size_t reply_err(uint8_t *reply, int error, const char *fmt, ...)
@@ -60,6 +61,7 @@ static const char *type_name(uint16_t type)
 	case VZ_CTL_GUEST_GET_INFO: return "guest-get-info";
 	case VZ_CTL_GUEST_GET_SERIAL: return "guest-get-serial";
 	case VZ_CTL_GUEST_STOP: return "guest-stop";
+	case VZ_CTL_GUEST_GET_DISK: return "guest-get-disk";
 	case VZ_CTL_BALLOON_GET_NUM_PAGES: return "balloon-get-num-pages";
 	case VZ_CTL_BALLOON_REQUEST_NUM_PAGES: return "balloon-request-num-pages";
 	case VZ_CTL_BALLOON_GET_MEM_STATS: return "balloon-get-mem-stats";
@@ -70,7 +72,8 @@ static const char *type_name(uint16_t type)
 /* Payload bytes each request type takes. */
 static uint32_t payload_len(uint16_t type)
 {
-	return type == VZ_CTL_BALLOON_REQUEST_NUM_PAGES ? sizeof(uint32_t) : 0;
+	return type == VZ_CTL_BALLOON_REQUEST_NUM_PAGES ||
+	       type == VZ_CTL_GUEST_GET_DISK ? sizeof(uint32_t) : 0;
 }
 
 size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
@@ -143,6 +146,18 @@ size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
 	case VZ_CTL_GUEST_STOP:
 		vm_stop(c->vm, 0);
 		return reply_ok(reply, NULL, 0);
+	case VZ_CTL_GUEST_GET_DISK: {
+		struct vz_ctl_disk_info di;
+		uint32_t i;
+
+		memcpy(&i, msg + sizeof(h), sizeof(i));
+		if (i >= (uint32_t)c->ndisks)
+			return reply_err(reply, -ENOENT,
+					 "no disk %u (the guest has %d)", i,
+					 c->ndisks);
+		vblk_describe(c->disks[i], &di);
+		return reply_ok(reply, &di, sizeof(di));
+	}
 	}
 
 	/* BalloonController */

@@ -14,6 +14,8 @@
 
 #define CONTROL_MAX_CLIENTS	16
 
+struct vblk;
+
 struct control {
 	struct vm *vm;
 	struct serial *serial;
@@ -23,6 +25,8 @@ struct control {
 	int nclients;
 	uint32_t cid, env_id;
 	char label[128];
+	struct vblk *const *disks;	/* GUEST_GET_DISK answers from these */
+	int ndisks;
 };
 
 int control_listen(struct control *c, const char *path, char *err,

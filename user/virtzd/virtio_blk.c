@@ -26,6 +26,7 @@
 #include "blk_backend.h"
 #include "virtio.h"
 #include "virtio_blk.h"
+#include "vzctlsock.h"
 
 #define VIRTIO_ID_BLOCK			2
 #define VIRTIO_BLK_F_SEG_MAX		2
@@ -47,6 +48,7 @@ struct vblk {
 	uint8_t id[VIRTIO_BLK_ID_BYTES];	/* zero-padded */
 	struct vblk_geom geom;
 	struct blk_backend *be;
+	const char *be_name;	/* the backing's, under a volatile overlay */
 	int kick_efd;
 	pthread_t io_thread;
 	bool thread_started;
@@ -236,24 +238,6 @@ static void *io_thread(void *arg)
 	}
 }
 
-/*
- * The session's VMO holds the guest RAM memfd's pages from attach time.
- * If the balloon punched them out, pages the guest later reuses would be
- * new ones while the session still wrote to the old: so a session-backed
- * disk seals the memfd against punching (F_SEAL_FUTURE_WRITE makes
- * fallocate(PUNCH_HOLE) fail; the mapping stays writable).  The balloon
- * still inflates as the guest sees it, but gives the host nothing back.
- */
-static int pin_guest_ram(struct vm *vm, char *err, size_t errlen)
-{
-	if (fcntl(vm->mem_fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0) {
-		snprintf(err, errlen, "cannot seal guest RAM against the balloon: %s",
-			 strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 static bool use_session(const struct vblk_spec *s)
 {
 	struct stat st;
@@ -267,7 +251,8 @@ static bool use_session(const struct vblk_spec *s)
 
 static struct blk_backend *open_backend(struct vm *vm,
 					const struct vblk_spec *s,
-					char *err, size_t errlen)
+					const char **name, char *err,
+					size_t errlen)
 {
 	bool ro = s->mode != VBLK_RW;
 	struct blk_backend *be;
@@ -279,15 +264,17 @@ static struct blk_backend *open_backend(struct vm *vm,
 		}
 		be = blk_qcow2_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
 	} else if (use_session(s)) {
+		/*
+		 * The session looks guest RAM pages up in the memfd per
+		 * request, so the balloon may punch holes in it.
+		 */
 		be = blk_session_open(s->file, ro, s->mode == VBLK_RW, vm->mem_fd,
 				      vm->mem, vm->mem_size, err, errlen);
-		if (be && pin_guest_ram(vm, err, errlen)) {
-			be->ops->destroy(be);
-			return NULL;
-		}
 	} else {
 		be = blk_file_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
 	}
+	if (be)
+		*name = be->ops->name;
 	if (be && s->mode == VBLK_VOLATILE)
 		be = blk_volatile_wrap(be, err, errlen);
 	return be;
@@ -313,7 +300,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 	v->pending_tail = &v->pending;
 	v->kick_efd = -1;
 
-	v->be = open_backend(vm, &v->spec, why, sizeof(why));
+	v->be = open_backend(vm, &v->spec, &v->be_name, why, sizeof(why));
 	if (!v->be) {
 		snprintf(err, errlen, "disk %s: %s", spec->id, why);
 		goto err_free;
@@ -379,7 +366,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 	}
 	fprintf(stderr, "virtzd: disk %s: %s, %s, %s, %s backend, %llu sectors, %u-byte blocks\n",
 		spec->id, v->path, vblk_format_name(spec->format),
-		vblk_mode_name(spec->mode), v->be->ops->name,
+		vblk_mode_name(spec->mode), v->be_name,
 		(unsigned long long)v->geom.sectors, v->geom.block_size);
 	return v;
 
@@ -414,6 +401,24 @@ void vblk_shutdown(struct vblk *v)
 	pthread_join(v->io_thread, NULL);
 	v->be->ops->destroy(v->be);
 	v->be = NULL;
+}
+
+void vblk_describe(const struct vblk *v, struct vz_ctl_disk_info *di)
+{
+	memset(di, 0, sizeof(*di));
+	snprintf(di->id, sizeof(di->id), "%s", v->spec.id);
+	snprintf(di->mode, sizeof(di->mode), "%s", vblk_mode_name(v->spec.mode));
+	snprintf(di->format, sizeof(di->format), "%s",
+		 vblk_format_name(v->spec.format));
+	snprintf(di->backend, sizeof(di->backend), "%s", v->be_name);
+	di->block_size = v->geom.block_size;
+	di->size = v->geom.sectors * VBLK_SECTOR;
+	di->flags = (v->geom.ro ? VZ_CTL_DISK_RO : 0) |
+		    (v->geom.discard ? VZ_CTL_DISK_DISCARD : 0) |
+		    (v->geom.write_zeroes ? VZ_CTL_DISK_WRITE_ZEROES : 0);
+	if (strlen(v->path) >= sizeof(di->path))
+		di->flags |= VZ_CTL_DISK_PATH_TRUNCATED;
+	memcpy(di->path, v->path, strnlen(v->path, sizeof(di->path) - 1));
 }
 
 const char *vblk_mode_name(enum vblk_mode m)

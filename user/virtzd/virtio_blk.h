@@ -45,6 +45,10 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
  */
 void vblk_shutdown(struct vblk *v);
 
+struct vz_ctl_disk_info;
+/* Fills @di (the control protocol's GUEST_GET_DISK answer) for @v. */
+void vblk_describe(const struct vblk *v, struct vz_ctl_disk_info *di);
+
 const char *vblk_mode_name(enum vblk_mode m);
 const char *vblk_format_name(enum vblk_format f);
 
