@@ -37,6 +37,7 @@ def boot(argv, timeout):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     buf = b""
+    arrivals = []           # (seconds since start, len(buf) after chunk)
     verdict = "timeout"
     try:
         while True:
@@ -50,6 +51,7 @@ def boot(argv, timeout):
                     verdict = "exit"
                     break
                 buf += d
+                arrivals.append((time.monotonic() - t0, len(buf)))
             if BAD.search(buf):
                 # Let the rest of the oops reach the log.
                 time.sleep(2)
@@ -68,7 +70,20 @@ def boot(argv, timeout):
             buf += p.communicate(timeout=5)[0] or b""
         except (subprocess.TimeoutExpired, ValueError):
             pass
-    return verdict, elapsed, buf
+    return verdict, elapsed, buf, arrivals
+
+
+def print_stamps(buf, arrivals):
+    """Host time at which each console line arrived, beside the line."""
+    pos = 0
+    k = 0
+    for line in buf.split(b"\n"):
+        pos += len(line) + 1
+        while k < len(arrivals) - 1 and arrivals[k][1] < pos:
+            k += 1
+        t = arrivals[k][0] if arrivals else 0
+        print("  host %7.2f | %s" % (t, line.decode(errors="replace")
+                                     .rstrip("\r")[:150]))
 
 
 def main():
@@ -82,6 +97,8 @@ def main():
                     default="console=ttyS0 quiet reboot=k panic=-1 "
                             "no_timer_check")
     ap.add_argument("--log", default=None)
+    ap.add_argument("--stamps", action="store_true",
+                    help="print every console line with its host time")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
 
@@ -98,7 +115,9 @@ def main():
     counts = {}
     times = []
     for i in range(1, a.runs + 1):
-        verdict, t, out = boot(argv, a.timeout)
+        verdict, t, out, arrivals = boot(argv, a.timeout)
+        if a.stamps:
+            print_stamps(out, arrivals)
         counts[verdict] = counts.get(verdict, 0) + 1
         if verdict in ("ok", "warn"):
             times.append(t)

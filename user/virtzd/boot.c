@@ -7,9 +7,20 @@
  * (load address + 0x200) with %rsi pointing at the zero page, on
  * identity-mapped page tables covering the low 4 GiB.
  *
+ * Host decompression (the default, --decompress host): when the bzImage
+ * payload (setup header payload_offset/payload_length, boot protocol
+ * 2.08+) is a zstd frame, as in Debian's kernels, virtzd decompresses it
+ * itself, loads the vmlinux ELF's PT_LOAD segments at their physical
+ * addresses and enters startup_64 (e_entry) directly, with the same zero
+ * page, page tables and registers, as Firecracker and cloud-hypervisor do
+ * with a vmlinux.  The kernel then runs where it was linked: no KASLR.
+ * Any other payload, or --decompress guest, takes the bzImage path and
+ * the kernel's own decompressor (which also randomises the load address).
+ *
  * Every field read from the image is checked: a truncated or foreign file
  * is refused with a message, never trusted.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "vm.h"
 
@@ -40,6 +52,8 @@
 #define BP_RELOCATABLE		0x234
 #define BP_XLOADFLAGS		0x236
 #define BP_CMDLINE_SIZE		0x238
+#define BP_PAYLOAD_OFFSET	0x248
+#define BP_PAYLOAD_LENGTH	0x24c
 #define BP_PREF_ADDRESS		0x258
 #define BP_INIT_SIZE		0x260
 #define BP_E820_TABLE		0x2d0
@@ -243,6 +257,174 @@ int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* The zstd frame magic, little-endian, as the payload starts with it. */
+#define ZSTD_FRAME_MAGIC	0xfd2fb528U
+/* Decompression window; the ELF and program headers must fit in it. */
+#define ZWIN_SIZE		(1U << 20)
+#define ELF_MAX_PHDRS		64
+
+/*
+ * Checks the vmlinux ELF header at the start of @win (@n bytes) and its
+ * program headers against guest memory.  Returns 0, 1 for "not a vmlinux"
+ * (the caller lets the guest decompress), or -errno with @err set.
+ */
+static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
+			 Elf64_Phdr *ph, int *nph, uint64_t *entry,
+			 uint64_t *end, char *err, size_t errlen)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)win;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	int i, k = 0;
+
+	if (n < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
+	    eh->e_type != ET_EXEC || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh->e_phnum > ELF_MAX_PHDRS || eh->e_phoff > n ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > n - eh->e_phoff)
+		return 1;
+	for (i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr p;
+
+		memcpy(&p, win + eh->e_phoff + i * sizeof(p), sizeof(p));
+		if (p.p_type != PT_LOAD)
+			continue;
+		if (p.p_filesz > p.p_memsz || p.p_paddr < KERNEL_RELOC_MIN ||
+		    p.p_offset + p.p_filesz < p.p_offset ||
+		    !gpa_ptr(vm, p.p_paddr, p.p_memsz))
+			return fail(err, errlen, -ENOEXEC,
+				    "%s: ELF segment %d (%#llx+%#llx) outside guest memory",
+				    vm->cfg.kernel, i,
+				    (unsigned long long)p.p_paddr,
+				    (unsigned long long)p.p_memsz);
+		ph[k++] = p;
+		if (p.p_paddr < lo)
+			lo = p.p_paddr;
+		if (p.p_paddr + p.p_memsz > hi)
+			hi = p.p_paddr + p.p_memsz;
+	}
+	if (!k || eh->e_entry < lo || eh->e_entry >= hi)
+		return fail(err, errlen, -ENOEXEC,
+			    "%s: vmlinux entry %#llx not in its segments",
+			    vm->cfg.kernel, (unsigned long long)eh->e_entry);
+	*nph = k;
+	*entry = eh->e_entry;
+	*end = hi;
+	return 0;
+}
+
+/* Copies the part of file range [pos, pos + n) that each segment holds. */
+static void vmlinux_place(struct vm *vm, const Elf64_Phdr *ph, int nph,
+			  uint64_t pos, const uint8_t *win, size_t n)
+{
+	int i;
+
+	for (i = 0; i < nph; i++) {
+		uint64_t a = ph[i].p_offset, b = a + ph[i].p_filesz;
+		uint64_t lo = a > pos ? a : pos;
+		uint64_t hi = b < pos + n ? b : pos + n;
+
+		if (lo < hi)
+			memcpy(gpa_ptr(vm, ph[i].p_paddr + (lo - a), hi - lo),
+			       win + (lo - pos), hi - lo);
+	}
+}
+
+/*
+ * Decompresses a zstd payload and loads the vmlinux ELF inside it,
+ * streaming: each window of output is copied straight to the segments'
+ * physical addresses, so the 50-odd MiB image is never held whole.
+ * Returns 0 with *entry and *end (highest loaded address) set, 1 when the
+ * payload is not something this path handles (nothing has been written
+ * to the guest then; the caller falls back to the guest's decompressor),
+ * or -errno with @err set.
+ */
+static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
+			     size_t plen, uint64_t *entry, uint64_t *end,
+			     char *err, size_t errlen)
+{
+	const char *kernel = vm->cfg.kernel;
+	Elf64_Phdr ph[ELF_MAX_PHDRS];
+	ZSTD_inBuffer in = { payload, 0, 0 };
+	ZSTD_DStream *zs = NULL;
+	uint64_t pos = 0, need = 0;
+	uint8_t *win = NULL;
+	bool parsed = false, done = false;
+	int i, nph = 0, ret;
+	size_t r;
+
+	if (plen < 8 || rd32(payload) != ZSTD_FRAME_MAGIC)
+		return 1;
+	in.size = ZSTD_findFrameCompressedSize(payload, plen);
+	if (ZSTD_isError(in.size))
+		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
+			    kernel, ZSTD_getErrorName(in.size));
+	win = malloc(ZWIN_SIZE);
+	zs = ZSTD_createDStream();
+	if (!win || !zs) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory decompressing %s",
+			   kernel);
+		goto out;
+	}
+	ZSTD_initDStream(zs);
+	while (!done) {
+		ZSTD_outBuffer o = { win, ZWIN_SIZE, 0 };
+
+		/* Fill the window (or end the frame) before using it. */
+		while (o.pos < o.size) {
+			size_t before_in = in.pos, before_out = o.pos;
+
+			r = ZSTD_decompressStream(zs, &o, &in);
+			if (ZSTD_isError(r)) {
+				ret = fail(err, errlen, -ENOEXEC, "%s: zstd: %s",
+					   kernel, ZSTD_getErrorName(r));
+				goto out;
+			}
+			if (r == 0) {
+				done = true;
+				break;
+			}
+			if (in.pos == before_in && o.pos == before_out) {
+				ret = fail(err, errlen, -ENOEXEC,
+					   "%s: truncated zstd payload", kernel);
+				goto out;
+			}
+		}
+		if (!parsed) {
+			ret = vmlinux_parse(vm, win, o.pos, ph, &nph, entry, end,
+					    err, errlen);
+			if (ret)
+				goto out;
+			parsed = true;
+			for (i = 0; i < nph; i++)
+				if (ph[i].p_offset + ph[i].p_filesz > need)
+					need = ph[i].p_offset + ph[i].p_filesz;
+		}
+		vmlinux_place(vm, ph, nph, pos, win, o.pos);
+		pos += o.pos;
+		if (pos > vm->mem_size + ZWIN_SIZE) {
+			ret = fail(err, errlen, -E2BIG,
+				   "%s: decompressed kernel larger than guest memory",
+				   kernel);
+			goto out;
+		}
+	}
+	if (pos < need) {
+		ret = fail(err, errlen, -ENOEXEC,
+			   "%s: vmlinux ends at %llu bytes, its segments at %llu",
+			   kernel, (unsigned long long)pos,
+			   (unsigned long long)need);
+		goto out;
+	}
+	for (i = 0; i < nph; i++)
+		memset(gpa_ptr(vm, ph[i].p_paddr, ph[i].p_memsz) +
+		       ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
+	ret = 0;
+out:
+	ZSTD_freeDStream(zs);
+	free(win);
+	return ret;
+}
+
 int boot_load(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = &vm->cfg;
@@ -290,7 +472,30 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 		ret = -E2BIG;
 		goto out;
 	}
-	memcpy(gpa_ptr(vm, GPA_KERNEL, kern_len), img + setup_len, kern_len);
+	vm->entry = GPA_KERNEL + 0x200;		/* the bzImage's startup_64 */
+	vm->host_decompressed = false;
+	if (!cfg->guest_decompress && version >= 0x0208) {
+		uint32_t poff = rd32(img + BP_PAYLOAD_OFFSET);
+		uint32_t plen = rd32(img + BP_PAYLOAD_LENGTH);
+		uint64_t entry = 0, end = 0;
+
+		if (poff < kern_len && plen <= kern_len - poff) {
+			ret = load_vmlinux_zstd(vm, img + setup_len + poff, plen,
+						&entry, &end, err, errlen);
+			if (ret < 0)
+				goto out;
+			if (ret == 0) {
+				vm->entry = entry;
+				vm->host_decompressed = true;
+				if (end > kern_end)
+					kern_end = end;
+			}
+			ret = -ENOEXEC;
+		}
+	}
+	if (!vm->host_decompressed)
+		memcpy(gpa_ptr(vm, GPA_KERNEL, kern_len), img + setup_len,
+		       kern_len);
 
 	/* The zero page: the image's setup header, then our fields. */
 	zp = gpa_ptr(vm, GPA_ZERO_PAGE, 4096);
@@ -396,7 +601,7 @@ int boot_setup_bsp(struct vm *vm, struct vcpu *cpu)
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
-	regs.rip = GPA_KERNEL + 0x200;
+	regs.rip = vm->entry;
 	regs.rsi = GPA_ZERO_PAGE;
 	if (ioctl(cpu->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;

@@ -79,6 +79,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	vm->ncpus = cfg->cpus;
 	vm->mem_size = cfg->mem_mib << 20;
 	pthread_mutex_init(&vm->msi_lock, NULL);
+	pthread_mutex_init(&vm->coalesced_lock, NULL);
 
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
@@ -177,6 +178,20 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 		if (ret)
 			return set_err(err, errlen, ret, "vCPU %d: %s", i,
 				       strerror(-ret));
+	}
+
+	/* The coalesced-write ring, if KVM has one for port I/O. */
+	ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (ret > 0 &&
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0) {
+		long page = sysconf(_SC_PAGESIZE);
+
+		if ((size_t)(ret + 1) * page <= vm->run_size) {
+			vm->coalesced = (void *)((uint8_t *)vm->cpus[0].run +
+						 (size_t)ret * page);
+			vm->coalesced_max = (page - sizeof(*vm->coalesced)) /
+					    sizeof(vm->coalesced->coalesced_mmio[0]);
+		}
 	}
 	return 0;
 }
@@ -338,12 +353,29 @@ void vm_stop(struct vm *vm, int code)
 	}
 }
 
+/* Hands one access of @size bytes at @port to the device that owns it. */
+static void pio_dispatch(struct vm *vm, uint16_t port, bool write,
+			 uint8_t *data, int size)
+{
+	int i;
+
+	for (i = 0; i < vm->npio; i++) {
+		struct pio_dev *d = &vm->pio[i];
+
+		if (port >= d->base && port < d->base + d->len) {
+			d->io(vm, d->opaque, port, write, data, size);
+			return;
+		}
+	}
+	if (!write)
+		memset(data, 0xff, size);	/* no device */
+}
+
 static void handle_pio(struct vm *vm, struct kvm_run *run)
 {
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool write = run->io.direction == KVM_EXIT_IO_OUT;
 	uint32_t n;
-	int i;
 
 	/*
 	 * Bounds of data_offset/count come from KVM, not from the guest;
@@ -355,20 +387,54 @@ static void handle_pio(struct vm *vm, struct kvm_run *run)
 	    (uint64_t)run->io.count * run->io.size > vm->run_size)
 		return;
 
-	for (n = 0; n < run->io.count; n++, data += run->io.size) {
-		for (i = 0; i < vm->npio; i++) {
-			struct pio_dev *d = &vm->pio[i];
+	for (n = 0; n < run->io.count; n++, data += run->io.size)
+		pio_dispatch(vm, run->io.port, write, data, run->io.size);
+}
 
-			if (run->io.port >= d->base &&
-			    run->io.port < d->base + d->len) {
-				d->io(vm, d->opaque, run->io.port, write, data,
-				      run->io.size);
-				break;
-			}
+/*
+ * Coalesced port writes: KVM queues writes to a registered port range in
+ * a ring (one per VM, mapped with every vCPU) instead of exiting.  They
+ * must reach the device before anything that could observe them, so each
+ * vCPU replays the ring, in order, before it handles any exit of its own.
+ * A full ring makes KVM exit normally, so nothing is lost.
+ */
+static void coalesced_flush(struct vm *vm)
+{
+	struct kvm_coalesced_mmio_ring *ring = vm->coalesced;
+	uint32_t first;
+
+	if (!ring || __atomic_load_n(&ring->first, __ATOMIC_RELAXED) ==
+		     __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->coalesced_lock);
+	while ((first = ring->first) !=
+	       __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
+		struct kvm_coalesced_mmio e;
+
+		if (first >= vm->coalesced_max) {
+			/* Not KVM's doing: drop the ring rather than overrun. */
+			__atomic_store_n(&ring->first, ring->last, __ATOMIC_RELEASE);
+			break;
 		}
-		if (i == vm->npio && !write)
-			memset(data, 0xff, run->io.size);	/* no device */
+		e = ring->coalesced_mmio[first];
+		if (e.pio && (e.len == 1 || e.len == 2 || e.len == 4) &&
+		    e.phys_addr <= 0xffff)
+			pio_dispatch(vm, e.phys_addr, true, e.data, e.len);
+		__atomic_store_n(&ring->first, (first + 1) % vm->coalesced_max,
+				 __ATOMIC_RELEASE);
 	}
+	pthread_mutex_unlock(&vm->coalesced_lock);
+}
+
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint16_t len)
+{
+	struct kvm_coalesced_mmio_zone zone = {
+		.addr = port, .size = len, .pio = 1,
+	};
+
+	if (!vm->coalesced)
+		return -EOPNOTSUPP;
+	return ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) ? -errno : 0;
 }
 
 static void handle_mmio(struct vm *vm, struct kvm_run *run)
@@ -405,6 +471,7 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, 1);
 			break;
 		}
+		coalesced_flush(vm);
 		switch (cpu->run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_pio(vm, cpu->run);

@@ -63,6 +63,7 @@ static void usage(FILE *out)
 		"              [--memory MIB] [--cpus N] [--env ID] [--label TEXT]\n"
 		"              [--control PATH] [--console] [--ready-fd FD]\n"
 		"              [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]]...\n"
+		"              [--decompress host|guest]\n"
 		"       virtzd --check [-j] [--kvm PATH]\n"
 		"\n"
 		"Runs one guest: boots BZIMAGE (the Linux x86 64-bit boot protocol,\n"
@@ -82,6 +83,10 @@ static void usage(FILE *out)
 		"  --console       copy the guest's serial output to stdout\n"
 		"  --disk SPEC     a virtio-blk disk (repeatable, up to %d): id is its\n"
 		"                  serial (<= 20 bytes); see guest-disks.rst\n"
+		"  --decompress W  host (default): a zstd-compressed kernel is\n"
+		"                  decompressed by virtzd and entered at its vmlinux\n"
+		"                  entry (no KASLR); guest: always boot the bzImage\n"
+		"                  through its own decompressor\n"
 		"  --ready-fd FD   when the guest starts write \"ok CID\\n\" to FD, or\n"
 		"                  \"error MESSAGE\\n\" if it cannot, then close FD\n"
 		"  --check         report whether this host can run virtz guests\n"
@@ -219,6 +224,11 @@ static int run(struct run_opts *o)
 		DIE(o, "cannot create the CMOS clock");
 	if (pci_init(&vm))
 		DIE(o, "cannot set up the PCI bus");
+	/*
+	 * Every config access is a write of the address latch and an access
+	 * to the data port: coalescing the write halves the exits.
+	 */
+	vm_coalesce_pio(&vm, 0xcf8, 4);
 	vm.balloon = balloon_create(&vm);
 	if (!vm.balloon)
 		DIE(o, "cannot create the virtio-balloon device");
@@ -243,6 +253,8 @@ static int run(struct run_opts *o)
 	ctl.cid = cid;
 	ctl.env_id = o->env_id < 0 ? 0 : o->env_id;
 	snprintf(ctl.label, sizeof(ctl.label), "%s", o->label);
+	ctl.disks = disks;
+	ctl.ndisks = o->ndisks;
 	if (o->control || cid) {
 		if (o->control)
 			snprintf(path, sizeof(path), "%s", o->control);
@@ -368,6 +380,7 @@ int main(int argc, char **argv)
 		{ "console", no_argument, NULL, 'o' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "decompress", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
@@ -448,6 +461,14 @@ int main(int argc, char **argv)
 			}
 			o.ready_fd = v;
 			fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'D':
+			if (!strcmp(optarg, "host") || !strcmp(optarg, "guest"))
+				o.cfg.guest_decompress = !strcmp(optarg, "guest");
+			else
+				snprintf(perr, sizeof(perr),
+					 "--decompress %s: must be host or guest",
+					 optarg);
 			break;
 		case 'd':
 			if (o.ndisks == VBLK_MAX_DISKS)

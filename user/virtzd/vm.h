@@ -61,6 +61,7 @@ struct vm_config {
 	uint64_t mem_mib;
 	int cpus;
 	bool console;		/* copy guest serial output to stdout */
+	bool guest_decompress;	/* --decompress guest: no host vmlinux load */
 };
 
 struct vcpu {
@@ -89,6 +90,12 @@ struct vm {
 	int ncpus;
 	struct vcpu cpus[VM_MAX_CPUS];
 	struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID, once */
+	/* KVM's coalesced-write ring (or NULL); the lock serialises replay. */
+	struct kvm_coalesced_mmio_ring *coalesced;
+	uint32_t coalesced_max;
+	pthread_mutex_t coalesced_lock;
+	uint64_t entry;			/* the BSP's first %rip (boot.c) */
+	bool host_decompressed;		/* vmlinux loaded by boot.c itself */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
@@ -144,6 +151,14 @@ void vm_destroy(struct vm *vm);
 int vm_add_pio(struct vm *vm, const struct pio_dev *dev);
 void vm_irq_line(struct vm *vm, int gsi, int level);
 int vm_add_mmio(struct vm *vm, const struct mmio_dev *dev);
+/*
+ * Lets KVM queue guest writes to ports [@port, @port + @len) instead of
+ * exiting; they reach the device before the next exit any vCPU handles.
+ * Only for write-only latches whose effect nobody sees until a later
+ * access exits (the PCI address register).  -EOPNOTSUPP without KVM
+ * support; the ports then simply keep exiting.
+ */
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint16_t len);
 /* A new MSI route with its irqfd; returns its index or -errno. */
 int vm_msi_alloc(struct vm *vm);
 /* Points route @idx at (@addr, @data), or removes it when !@valid. */
