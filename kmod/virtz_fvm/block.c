@@ -20,13 +20,20 @@
  * compressed_prefix_bytes of it straight into the VMO (mapped with vmap),
  * with the kernel's zstd library bounded by uncompressed_bytes.
  *
- * VMOs: every page of an attached VMO is referenced for as long as it is
- * attached - pinned with FOLL_LONGTERM for a range of the caller's memory,
- * a folio reference per page for a memfd - and charged to the caller's
- * RLIMIT_MEMLOCK.  Bios point straight at those pages; a request holds its
- * VMO (vmo->inflight) until its last bio completes, and a VMO is released
- * only when it is detached and idle.  So a VMO's memory can never be freed
- * under I/O, whatever the process does to its mappings or its memfd.
+ * VMOs come in two kinds.  A range of the caller's memory is pinned with
+ * FOLL_LONGTERM for as long as it is attached, and charged to the
+ * caller's RLIMIT_MEMLOCK.  A memfd VMO keeps only the file and its
+ * bounds: each request looks its pages up in the memfd's page cache
+ * (shmem_get_folio(), which fills holes with new zeroed pages) and holds
+ * a folio reference on each until it finishes.  So a memfd stays the one
+ * truth about its contents - a hole punched by a balloon is memory given
+ * back, and the next request that touches it gets a fresh page, the same
+ * one the memfd's mappings see - and a page past a truncated memfd's end
+ * is an -EFAULT answer.  Bios point straight at the pages; a request holds
+ * its VMO (vmo->inflight) and its references until its last bio
+ * completes, and a VMO is released only when it is detached and idle.  So
+ * no page is freed under I/O, whatever the process does to its mappings
+ * or its memfd meanwhile.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -76,11 +83,17 @@ static struct workqueue_struct *virtz_block_wq;
 
 struct vblk_io;
 
+/*
+ * An attached VMO: either pinned user memory (@pages, charged to @mm) or
+ * a range of a memfd (@file from page @first), whose pages are looked up
+ * per request and referenced only while the request runs.
+ */
 struct vblk_vmo {
-	struct page **pages;	/* each entry holds a pin or a folio reference */
+	struct page **pages;	/* user memory: each entry holds a pin */
+	struct mm_struct *mm;	/* user memory: charged for nr_pages locked */
+	struct file *file;	/* the memfd, or NULL for user memory */
+	pgoff_t first;		/* memfd: the file page of the VMO's page 0 */
 	unsigned long nr_pages;
-	struct file *file;	/* the memfd, or NULL for pinned user memory */
-	struct mm_struct *mm;	/* charged for nr_pages of locked memory */
 	bool writable;		/* READ requests may fill it */
 	/* The rest is under the session's lock. */
 	unsigned int inflight;	/* requests using the pages */
@@ -94,6 +107,9 @@ struct vblk_tag {
 	bool grouped;
 };
 
+/* Memfd pages a request references without allocating an array: 64 KiB. */
+#define VBLK_INLINE_PAGES	16
+
 /* One request accepted from the FIFO, from validation to its response. */
 struct vblk_io {
 	struct vblk_session *s;
@@ -104,10 +120,19 @@ struct vblk_io {
 	int status;		/* first error, set with cmpxchg */
 	bool deferred;		/* run @work before answering */
 	struct work_struct work;
+	/*
+	 * The VMO's pages the request uses, from byte @poff of the first:
+	 * the VMO's own array for user memory; for a memfd @mpages, each
+	 * holding a folio reference until the request finishes.
+	 */
+	struct page **pages;
+	unsigned int poff;
+	struct page **mpages;
+	unsigned int nr_mpages;
+	struct page *mpages_inline[VBLK_INLINE_PAGES];
 	/* DECOMPRESS_WITH_ZSTD: the compressed data as read, and its use. */
 	struct page **zpages;
 	unsigned int nr_zpages;
-	u64 zvmo_off;		/* bytes */
 	u32 zprefix;
 	u32 ztotal;
 	u32 zout;
@@ -163,17 +188,13 @@ static void vblk_vmo_free(struct vblk_vmo *vmo)
 	unsigned long i;
 
 	if (vmo->file) {
-		for (i = 0; i < vmo->nr_pages && vmo->pages[i]; i++) {
-			if (vmo->writable)
-				set_page_dirty_lock(vmo->pages[i]);
-			folio_put(page_folio(vmo->pages[i]));
-		}
 		fput(vmo->file);
-	} else {
-		for (i = 0; i < vmo->nr_pages && vmo->pages[i]; i++)
-			;
-		unpin_user_pages_dirty_lock(vmo->pages, i, vmo->writable);
+		kfree(vmo);
+		return;
 	}
+	for (i = 0; i < vmo->nr_pages && vmo->pages[i]; i++)
+		;
+	unpin_user_pages_dirty_lock(vmo->pages, i, vmo->writable);
 	kvfree(vmo->pages);
 	if (mmget_not_zero(vmo->mm)) {
 		account_locked_vm(vmo->mm, vmo->nr_pages, false);
@@ -181,26 +202,6 @@ static void vblk_vmo_free(struct vblk_vmo *vmo)
 	}
 	mmdrop(vmo->mm);
 	kfree(vmo);
-}
-
-static int vblk_vmo_fill_memfd(struct vblk_vmo *vmo, pgoff_t first)
-{
-	struct address_space *mapping = vmo->file->f_mapping;
-	unsigned long i;
-
-	for (i = 0; i < vmo->nr_pages; i++) {
-		struct folio *folio;
-
-		folio = shmem_read_folio_gfp(mapping, first + i,
-					     mapping_gfp_mask(mapping));
-		if (IS_ERR(folio))
-			return PTR_ERR(folio);
-		vmo->pages[i] = folio_file_page(folio, first + i);
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		cond_resched();
-	}
-	return 0;
 }
 
 static int vblk_vmo_fill_user(struct vblk_vmo *vmo, unsigned long addr)
@@ -223,6 +224,58 @@ static int vblk_vmo_fill_user(struct vblk_vmo *vmo, unsigned long addr)
 	return 0;
 }
 
+/* Pins @size bytes of the caller's memory at @addr for @vmo. */
+static int vblk_vmo_pin_user(struct vblk_vmo *vmo, u64 addr)
+{
+	int err;
+
+	err = account_locked_vm(current->mm, vmo->nr_pages, true);
+	if (err)
+		return err;
+	vmo->mm = current->mm;
+	mmgrab(vmo->mm);
+
+	vmo->pages = kvcalloc(vmo->nr_pages, sizeof(*vmo->pages), GFP_KERNEL);
+	if (!vmo->pages) {
+		account_locked_vm(vmo->mm, vmo->nr_pages, false);
+		mmdrop(vmo->mm);
+		return -ENOMEM;
+	}
+	return vblk_vmo_fill_user(vmo, addr);
+}
+
+/* Takes @fd as @vmo's memfd; @size (0: to the end) may be updated. */
+static int vblk_vmo_set_memfd(struct vblk_vmo *vmo,
+			      const struct virtz_block_attach_vmo *a, u64 *size)
+{
+	unsigned int seals;
+	struct inode *inode;
+	loff_t isize;
+
+	vmo->file = fget(a->fd);
+	if (!vmo->file)
+		return -EBADF;
+	if (!shmem_file(vmo->file) || a->addr)
+		return -EINVAL;
+	if (!(vmo->file->f_mode & FMODE_READ) ||
+	    (vmo->writable && !(vmo->file->f_mode & FMODE_WRITE)))
+		return -EACCES;
+	inode = file_inode(vmo->file);
+	/* As mmap(PROT_WRITE, MAP_SHARED) of a write-sealed memfd. */
+	seals = READ_ONCE(SHMEM_I(inode)->seals);
+	if (vmo->writable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return -EPERM;
+	isize = i_size_read(inode);
+	if (!PAGE_ALIGNED(a->offset) || a->offset >= isize)
+		return -EINVAL;
+	if (!*size)
+		*size = isize - a->offset;
+	if (*size > isize - a->offset)
+		return -EINVAL;
+	vmo->first = a->offset >> PAGE_SHIFT;
+	return 0;
+}
+
 static struct vblk_vmo *vblk_vmo_create(const struct virtz_block_attach_vmo *a)
 {
 	struct vblk_vmo *vmo;
@@ -232,6 +285,9 @@ static struct vblk_vmo *vblk_vmo_create(const struct virtz_block_attach_vmo *a)
 	if ((a->flags & ~VIRTZ_BLOCK_VMO_READONLY) || a->pad[0] || a->pad[1] ||
 	    a->pad[2] || a->fd < -1)
 		return ERR_PTR(-EINVAL);
+	if (a->fd < 0 && (a->offset || !PAGE_ALIGNED(a->addr) ||
+			  a->addr + size < a->addr))
+		return ERR_PTR(-EINVAL);
 
 	vmo = kzalloc(sizeof(*vmo), GFP_KERNEL);
 	if (!vmo)
@@ -239,69 +295,106 @@ static struct vblk_vmo *vblk_vmo_create(const struct virtz_block_attach_vmo *a)
 	vmo->writable = !(a->flags & VIRTZ_BLOCK_VMO_READONLY);
 
 	if (a->fd >= 0) {
-		loff_t isize;
-
-		err = -EBADF;
-		vmo->file = fget(a->fd);
-		if (!vmo->file)
+		err = vblk_vmo_set_memfd(vmo, a, &size);
+		if (err)
 			goto err_free;
-		err = -EINVAL;
-		if (!shmem_file(vmo->file) || a->addr)
-			goto err_fput;
-		err = -EACCES;
-		if (!(vmo->file->f_mode & FMODE_READ) ||
-		    (vmo->writable && !(vmo->file->f_mode & FMODE_WRITE)))
-			goto err_fput;
-		isize = i_size_read(file_inode(vmo->file));
-		err = -EINVAL;
-		if (!PAGE_ALIGNED(a->offset) || a->offset >= isize)
-			goto err_fput;
-		if (!size)
-			size = isize - a->offset;
-		if (size > isize - a->offset)
-			goto err_fput;
-	} else if (a->offset || !PAGE_ALIGNED(a->addr) ||
-		   a->addr + size < a->addr) {
-		err = -EINVAL;
-		goto err_free;
 	}
 	err = -EINVAL;
 	if (!size || !PAGE_ALIGNED(size) || size >> PAGE_SHIFT > VBLK_MAX_VMO_PAGES)
-		goto err_fput;
+		goto err_free;
 	vmo->nr_pages = size >> PAGE_SHIFT;
-
-	err = account_locked_vm(current->mm, vmo->nr_pages, true);
-	if (err)
-		goto err_fput;
-	vmo->mm = current->mm;
-	mmgrab(vmo->mm);
-
-	vmo->pages = kvcalloc(vmo->nr_pages, sizeof(*vmo->pages), GFP_KERNEL);
-	if (!vmo->pages) {
-		err = -ENOMEM;
-		goto err_unaccount;
-	}
-
 	if (vmo->file)
-		err = vblk_vmo_fill_memfd(vmo, a->offset >> PAGE_SHIFT);
-	else
-		err = vblk_vmo_fill_user(vmo, a->addr);
+		return vmo;
+
+	err = vblk_vmo_pin_user(vmo, a->addr);
 	if (err) {
-		/* Releases what was taken, the charge and the file. */
-		vblk_vmo_free(vmo);
+		/* Unpins what was pinned and drops the charge, if taken. */
+		if (vmo->pages)
+			vblk_vmo_free(vmo);
+		else
+			kfree(vmo);
 		return ERR_PTR(err);
 	}
 	return vmo;
 
-err_unaccount:
-	account_locked_vm(vmo->mm, vmo->nr_pages, false);
-	mmdrop(vmo->mm);
-err_fput:
+err_free:
 	if (vmo->file)
 		fput(vmo->file);
-err_free:
 	kfree(vmo);
 	return ERR_PTR(err);
+}
+
+/*
+ * Takes a reference on each memfd page of @io's VMO range (@bytes from
+ * byte @off), allocating pages where the memfd has a hole.  @fill: the
+ * request writes into them, so the memfd must not be write-sealed (the
+ * seals are checked under the inode lock, as write() does, so a seal
+ * added later waits for these references in memfd_wait_for_pins()), and
+ * the pages are dirtied under their lock, before reclaim could miss it.
+ * A page past the memfd's end (truncated while attached) is -EFAULT.
+ * vblk_io_finish() drops what was taken, on success or not.
+ */
+static int vblk_memfd_get_pages(struct vblk_io *io, u64 off, u64 bytes,
+				bool fill)
+{
+	struct inode *inode = file_inode(io->vmo->file);
+	pgoff_t index = io->vmo->first + (off >> PAGE_SHIFT);
+	unsigned int i, n = DIV_ROUND_UP(offset_in_page(off) + bytes, PAGE_SIZE);
+	int err = 0;
+
+	io->poff = offset_in_page(off);
+	io->mpages = io->mpages_inline;
+	if (n > VBLK_INLINE_PAGES) {
+		io->mpages = kmalloc_array(n, sizeof(*io->mpages), GFP_KERNEL);
+		if (!io->mpages)
+			return -ENOMEM;
+	}
+	io->pages = io->mpages;
+
+	if (fill) {
+		inode_lock_shared(inode);
+		if (SHMEM_I(inode)->seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {
+			err = -EACCES;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct folio *folio;
+		struct page *page;
+
+		err = shmem_get_folio(inode, index + i, 0, &folio, SGP_CACHE);
+		if (err) {
+			/* Past i_size: the memory is gone. */
+			if (err == -EINVAL)
+				err = -EFAULT;
+			break;
+		}
+		page = folio_file_page(folio, index + i);
+		if (PageHWPoison(page)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			err = -EIO;
+			break;
+		}
+		if (fill)
+			folio_mark_dirty(folio);
+		folio_unlock(folio);
+		io->mpages[io->nr_mpages++] = page;
+	}
+out:
+	if (fill)
+		inode_unlock_shared(inode);
+	return err;
+}
+
+static void vblk_memfd_put_pages(struct vblk_io *io)
+{
+	unsigned int i;
+
+	for (i = 0; i < io->nr_mpages; i++)
+		folio_put(page_folio(io->mpages[i]));
+	if (io->mpages != io->mpages_inline)
+		kfree(io->mpages);
 }
 
 static long vblk_attach_vmo(struct vblk_session *s, void __user *argp)
@@ -417,6 +510,7 @@ static void vblk_io_finish(struct vblk_io *io)
 		queue_work(virtz_block_wq, &vmo->close_io->work);
 	vblk_finish_locked(s, &io->tag, io->status);
 	spin_unlock_irqrestore(&s->lock, flags);
+	vblk_memfd_put_pages(io);
 	vblk_free_zpages(io);
 	kfree(io);
 }
@@ -481,11 +575,13 @@ static int vblk_dev_range(struct vblk_session *s,
 
 /*
  * Takes @req's VMO for @io, checking that @blocks from vmo_offset fit and
- * the direction.
+ * the direction, and sets @io->pages to them.
  */
 static int vblk_get_vmo(struct vblk_session *s, struct vblk_io *io,
 			const struct virtz_block_fifo_request *req, u64 blocks)
 {
+	bool fill = req->opcode == VIRTZ_BLOCK_OP_READ;
+	u64 off = req->vmo_offset << s->block_shift;
 	struct vblk_vmo *vmo = NULL;
 	u64 vmo_blocks;
 	int err = 0;
@@ -503,7 +599,7 @@ static int vblk_get_vmo(struct vblk_session *s, struct vblk_io *io,
 		err = -ERANGE;
 		goto out;
 	}
-	if (req->opcode == VIRTZ_BLOCK_OP_READ && !vmo->writable) {
+	if (fill && !vmo->writable) {
 		err = -EACCES;
 		goto out;
 	}
@@ -511,7 +607,15 @@ static int vblk_get_vmo(struct vblk_session *s, struct vblk_io *io,
 	io->vmo = vmo;
 out:
 	spin_unlock_irq(&s->lock);
-	return err;
+	if (err)
+		return err;
+	/* inflight keeps the VMO, and so its file, until vblk_io_finish(). */
+	if (vmo->file)
+		return vblk_memfd_get_pages(io, off, blocks << s->block_shift,
+					    fill);
+	io->pages = vmo->pages + (off >> PAGE_SHIFT);
+	io->poff = offset_in_page(off);
+	return 0;
 }
 
 /* Bios for @bytes of @pages from byte @off, at @sector. */
@@ -564,8 +668,7 @@ static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 		if (req->flags & VIRTZ_BLOCK_IO_PRE_BARRIER)
 			opf |= REQ_PREFLUSH;
 	}
-	vblk_submit_pages(s, io, io->vmo->pages,
-			  req->vmo_offset << s->block_shift,
+	vblk_submit_pages(s, io, io->pages, io->poff,
 			  req->length << s->block_shift, sector, opf);
 }
 
@@ -573,8 +676,6 @@ static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 static void vblk_zstd_work(struct work_struct *work)
 {
 	struct vblk_io *io = container_of(work, struct vblk_io, work);
-	unsigned long first = io->zvmo_off >> PAGE_SHIFT;
-	unsigned long last = (io->zvmo_off + io->zout - 1) >> PAGE_SHIFT;
 	void *in = NULL, *out = NULL, *wksp = NULL;
 	size_t wksp_size = zstd_dctx_workspace_bound();
 	zstd_dctx *dctx;
@@ -582,16 +683,16 @@ static void vblk_zstd_work(struct work_struct *work)
 	int err = -ENOMEM;
 
 	in = vmap(io->zpages, io->nr_zpages, VM_MAP, PAGE_KERNEL);
-	out = vmap(io->vmo->pages + first, last - first + 1, VM_MAP,
-		   PAGE_KERNEL);
+	out = vmap(io->pages, DIV_ROUND_UP(io->poff + io->zout, PAGE_SIZE),
+		   VM_MAP, PAGE_KERNEL);
 	wksp = kvmalloc(wksp_size, GFP_KERNEL);
 	if (!in || !out || !wksp)
 		goto out;
 	dctx = zstd_init_dctx(wksp, wksp_size);
 	if (!dctx)
 		goto out;
-	ret = zstd_decompress_dctx(dctx, out + offset_in_page(io->zvmo_off),
-				   io->zout, in + io->zprefix, io->ztotal);
+	ret = zstd_decompress_dctx(dctx, out + io->poff, io->zout,
+				   in + io->zprefix, io->ztotal);
 	/* Corrupt, or more or less than uncompressed_bytes: all -EBADMSG. */
 	err = !zstd_is_error(ret) && ret == io->zout ? 0 : -EBADMSG;
 out:
@@ -616,7 +717,6 @@ static int vblk_submit_zstd(struct vblk_session *s, struct vblk_io *io,
 	unsigned int i, n = DIV_ROUND_UP(in_bytes, PAGE_SIZE);
 
 	/* vblk_get_vmo() checked that the output fits in the VMO. */
-	io->zvmo_off = req->vmo_offset << s->block_shift;
 	io->zpages = kcalloc(n, sizeof(*io->zpages), GFP_KERNEL);
 	if (!io->zpages)
 		return -ENOMEM;

@@ -8,9 +8,12 @@
  * Each test gets its own memory-backed null_blk device (configfs), so the
  * data read back can be checked through O_DIRECT on the device itself.
  */
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -817,9 +820,10 @@ TEST_F(sess, too_many_vmos_and_close_vmo)
 }
 
 /*
- * A VMO's memory outlives the caller's view of it: unmapped anonymous
- * memory and a memfd truncated to nothing still take I/O safely, and
- * the memory written into the VMO reads back through the device.
+ * Pinned memory outlives the caller's view of it: unmapped anonymous
+ * memory still takes I/O safely, and what was written into it reads back
+ * through the device.  A memfd VMO is the memfd itself: truncated to
+ * nothing, its range answers -EFAULT, whatever was mapped.
  */
 TEST_F(sess, vmo_memory_outlives_munmap_and_truncate)
 {
@@ -842,20 +846,231 @@ TEST_F(sess, vmo_memory_outlives_munmap_and_truncate)
 	ASSERT_EQ(0, memcmp(check, pat, 4 * self->bs));
 	ASSERT_EQ(0, DO(RD, 0, vmo, 4, 4, 500));
 
-	/* The memfd loses all its pages: the VMO keeps its own. */
+	/* The memfd loses all its pages, and the VMO with it. */
 	fill_pattern(self->fdmap, 4 * self->bs, 13);
-	memcpy(pat, self->fdmap, 4 * self->bs);
 	ASSERT_EQ(0, munmap(self->fdmap, VMO_SIZE));
 	ASSERT_EQ(0, ftruncate(self->memfd, 0));
-	ASSERT_EQ(0, DO(WR, 0, self->vmo_fd, 4, 0, 600));
-	ASSERT_EQ(0, direct_read(self->nb.dev, 600ULL * self->bs, check,
-				 4 * self->bs));
-	ASSERT_EQ(0, memcmp(check, pat, 4 * self->bs));
-	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, 4, 8, 600));
+	ASSERT_EQ(-EFAULT, DO(WR, 0, self->vmo_fd, 4, 0, 600));
+	ASSERT_EQ(-EFAULT, DO(RD, 0, self->vmo_fd, 4, 8, 600));
 	ASSERT_EQ(0, DO(VIRTZ_BLOCK_OP_CLOSE_VMO, 0, self->vmo_fd, 0, 0, 0));
 	ASSERT_EQ(0, DO(VIRTZ_BLOCK_OP_CLOSE_VMO, 0, vmo, 0, 0, 0));
 	free(check);
 	free(pat);
+}
+
+/* Allocated blocks of @fd (st_blocks, 512-byte units), or -1. */
+static long long fd_blocks(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? -1 : (long long)st.st_blocks;
+}
+
+/* MemFree from /proc/meminfo, in KiB, or -1. */
+static long long mem_free_kib(void)
+{
+	char line[128];
+	long long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+#define PUNCH	(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+
+/*
+ * The balloon's case: a hole punched in an attached memfd.  A READ into
+ * the hole lands in the memfd's new page, the one its mapping sees (a
+ * session that kept the old pages would leave the mapping reading zeros).
+ */
+TEST_F(sess, memfd_read_into_punched_hole_reaches_the_mapping)
+{
+	uint32_t blocks = 64 * 1024 / self->bs;
+	uint8_t *pat = malloc(64 * 1024);
+
+	ASSERT_NE(NULL, pat);
+	fill_pattern(pat, 64 * 1024, 31);
+	ASSERT_EQ(0, direct_write(self->nb.dev, 100ULL * self->bs, pat,
+				  64 * 1024));
+	memset(self->fdmap, 0x11, VMO_SIZE);
+	/* Use the pages through the session first. */
+	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, blocks, 0, 100));
+	ASSERT_EQ(0, memcmp(self->fdmap, pat, 64 * 1024));
+
+	ASSERT_EQ(0, fallocate(self->memfd, PUNCH, 64 * 1024, 128 * 1024));
+	ASSERT_EQ(0, self->fdmap[64 * 1024]);
+	ASSERT_EQ(0, self->fdmap[192 * 1024 - 1]);
+	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, blocks, blocks + 1, 100));
+	ASSERT_EQ(0, memcmp(self->fdmap + 64 * 1024 + self->bs, pat,
+			    64 * 1024));
+	/* Around it, the hole reads zeros and the rest is untouched. */
+	ASSERT_EQ(0, self->fdmap[64 * 1024 + self->bs - 1]);
+	ASSERT_EQ(0, self->fdmap[128 * 1024 + self->bs]);
+	ASSERT_EQ(0x11, self->fdmap[192 * 1024]);
+	free(pat);
+}
+
+/*
+ * After a punch, a WRITE from the VMO sends what the memfd holds now:
+ * the data written through the mapping into the re-populated hole, and
+ * zeros from a hole nothing touched.
+ */
+TEST_F(sess, memfd_write_after_punch_sends_the_new_pages)
+{
+	uint32_t blocks = 32 * 1024 / self->bs;
+	uint8_t *check = malloc(64 * 1024), *pat = malloc(32 * 1024);
+	uint8_t zero[4096] = { 0 };
+
+	ASSERT_NE(NULL, check);
+	ASSERT_NE(NULL, pat);
+	fill_pattern(self->fdmap, VMO_SIZE, 32);
+	ASSERT_EQ(0, DO(WR, 0, self->vmo_fd, blocks, 0, 200));
+
+	ASSERT_EQ(0, fallocate(self->memfd, PUNCH, 0, 64 * 1024));
+	fill_pattern(pat, 32 * 1024, 33);
+	memcpy(self->fdmap, pat, 32 * 1024);
+	ASSERT_EQ(0, DO(WR, 0, self->vmo_fd, 2 * blocks, 0, 200));
+	ASSERT_EQ(0, direct_read(self->nb.dev, 200ULL * self->bs, check,
+				 64 * 1024));
+	ASSERT_EQ(0, memcmp(check, pat, 32 * 1024));
+	ASSERT_EQ(0, memcmp(check + 32 * 1024, zero, sizeof(zero)));
+	ASSERT_EQ(0, memcmp(check + 60 * 1024, zero, sizeof(zero)));
+	free(check);
+	free(pat);
+}
+
+/*
+ * A memfd truncated below the VMO's end while attached: requests on the
+ * part that is gone answer -EFAULT (the part that is left still works);
+ * grown back, the range takes I/O again, into fresh pages.
+ */
+TEST_F(sess, memfd_truncated_while_attached_answers_efault)
+{
+	uint32_t half = VMO_SIZE / 2 / self->bs;
+	uint8_t *pat = malloc(8192);
+
+	ASSERT_NE(NULL, pat);
+	fill_pattern(pat, 8192, 34);
+	ASSERT_EQ(0, direct_write(self->nb.dev, 300ULL * self->bs, pat, 8192));
+	ASSERT_EQ(0, ftruncate(self->memfd, VMO_SIZE / 2));
+	ASSERT_EQ(-EFAULT, DO(RD, 0, self->vmo_fd, 1, half, 300));
+	ASSERT_EQ(-EFAULT, DO(WR, 0, self->vmo_fd, 1, half + 3, 300));
+	/* Straddling the new end. */
+	ASSERT_EQ(-EFAULT, DO(RD, 0, self->vmo_fd, 8192 / self->bs,
+			      half - 1, 300));
+	/* Still bounded by the VMO's size, not by the memfd's. */
+	ASSERT_EQ(0, ftruncate(self->memfd, 2 * VMO_SIZE));
+	ASSERT_EQ(-ERANGE, DO(RD, 0, self->vmo_fd, 1, 2 * half, 300));
+	ASSERT_EQ(0, ftruncate(self->memfd, VMO_SIZE));
+	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, 8192 / self->bs, half, 300));
+	ASSERT_EQ(0, memcmp(self->fdmap + VMO_SIZE / 2, pat, 8192));
+	ASSERT_EQ(0, DO(RD, 0, self->vmo_fd, 8192 / self->bs, 0, 300));
+	ASSERT_EQ(0, memcmp(self->fdmap, pat, 8192));
+	free(pat);
+}
+
+/*
+ * Nothing of an attached memfd stays pinned: punching it while attached
+ * (after I/O through the session) gives its memory back to the system,
+ * as st_blocks and MemFree show, and the VMO works on afterwards.
+ */
+TEST_F(sess, memfd_punch_while_attached_frees_the_memory)
+{
+	const size_t size = 64 << 20;
+	long long before, after, free0, free1;
+	uint16_t vmo;
+	uint8_t *m;
+	int fd;
+
+	fd = memfd_create("vzb-big", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, size));
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	memset(m, 0x77, size);
+	ASSERT_EQ(0, munmap(m, size));
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
+	/* Through the session, both ways, at both ends. */
+	ASSERT_EQ(0, DO(WR, 0, vmo, 16, 0, 0));
+	ASSERT_EQ(0, DO(RD, 0, vmo, 16, size / self->bs - 16, 0));
+	before = fd_blocks(fd);
+	ASSERT_LE((long long)size / 512, before);
+
+	free0 = mem_free_kib();
+	ASSERT_EQ(0, fallocate(fd, PUNCH, 0, size));
+	free1 = mem_free_kib();
+	after = fd_blocks(fd);
+	TH_LOG("st_blocks %lld -> %lld, MemFree %lld -> %lld KiB", before,
+	       after, free0, free1);
+	ASSERT_EQ(0, after);
+	/*
+	 * Half at least: the rest of the system moves too, and freed pages
+	 * may wait on per-cpu lists, which MemFree does not count.
+	 */
+	ASSERT_LE(free0 + (long long)(size >> 10) / 2, free1);
+
+	/* A READ re-populates what it touches, not the whole memfd. */
+	ASSERT_EQ(0, DO(RD, 0, vmo, 16, 0, 0));
+	ASSERT_LT(0, fd_blocks(fd));
+	ASSERT_GT((long long)size / 512 / 4, fd_blocks(fd));
+	ASSERT_EQ(0, DO(VIRTZ_BLOCK_OP_CLOSE_VMO, 0, vmo, 0, 0, 0));
+	close(fd);
+}
+
+/*
+ * Write seals: a READ writes into the VMO, so a memfd sealed against
+ * writing no longer takes one (-EACCES), while WRITEs from it go on.  A
+ * writable VMO cannot be attached to a sealed memfd (-EPERM), a read-only
+ * one can.  F_SEAL_WRITE waits for pages in use: that an attached VMO
+ * does not stop it shows that nothing is held between requests.
+ */
+TEST_F(sess, memfd_write_seals_stop_reads_into_it)
+{
+	uint8_t *check = malloc(4096), *m;
+	uint16_t vmo, ro;
+	int fd;
+
+	ASSERT_NE(NULL, check);
+	/* F_SEAL_FUTURE_WRITE on a memfd mapped writable, as virtzd's. */
+	fd = memfd_create("vzb-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 65536));
+	m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
+	ASSERT_EQ(0, DO(RD, 0, vmo, 8, 0, 0));
+	ASSERT_EQ(0, fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+	memset(m, 0x36, 4096);
+	ASSERT_EQ(-EACCES, DO(RD, 0, vmo, 4096 / self->bs, 0, 0));
+	ASSERT_EQ(0x36, m[0]);
+	ASSERT_EQ(0, DO(WR, 0, vmo, 4096 / self->bs, 0, 0));
+	ASSERT_EQ(0, direct_read(self->nb.dev, 0, check, 4096));
+	ASSERT_EQ(0, memcmp(check, m, 4096));
+	ASSERT_EQ(-EPERM, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &ro));
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0,
+				      VIRTZ_BLOCK_VMO_READONLY, &ro));
+	ASSERT_EQ(0, DO(WR, 0, ro, 1, 0, 0));
+	ASSERT_EQ(0, munmap(m, 65536));
+	close(fd);
+
+	/* F_SEAL_WRITE on an unmapped memfd, attached and used. */
+	fd = memfd_create("vzb-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 65536));
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
+	ASSERT_EQ(0, DO(RD, 0, vmo, 8, 0, 0));
+	ASSERT_EQ(0, DO(WR, 0, vmo, 8, 0, 0));
+	ASSERT_EQ(0, fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(-EACCES, DO(RD, 0, vmo, 8, 0, 0));
+	ASSERT_EQ(0, DO(WR, 0, vmo, 8, 0, 0));
+	close(fd);
+	free(check);
 }
 
 /* A device whose every request takes @ms milliseconds. */

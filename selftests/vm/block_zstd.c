@@ -4,6 +4,7 @@
  * the device and decompressed into the VMO by the kernel's zstd library;
  * corrupt, truncated and mis-sized frames give error responses.
  */
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -219,6 +220,43 @@ TEST_F(z, two_concatenated_frames_and_a_group)
 	ASSERT_EQ(2U, resp[0].count);
 	free(two);
 	free(f2);
+}
+
+/*
+ * Into a memfd VMO, across a hole punched after it was attached: the
+ * output lands in the memfd's pages as its mapping sees them (300 KiB,
+ * more pages than a request references without an array).
+ */
+TEST_F(z, decompresses_into_a_memfd_with_a_hole)
+{
+	uint32_t blocks;
+	uint16_t vmo;
+	uint8_t *m;
+	int fd;
+
+	fd = memfd_create("vzb-zstd", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, VMO_SIZE));
+	m = mmap(NULL, VMO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	memset(m, 0xa5, VMO_SIZE);
+	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       64 * 1024, 512 * 1024));
+	blocks = put_frame(_metadata, self, 10, self->frame, self->flen);
+	ASSERT_EQ(0, zread(self->sfd, vmo, blocks, 8192 / self->bs, 10,
+			   self->flen, ORIG_SIZE, PREFIX));
+	ASSERT_EQ(0, memcmp(m + 8192, self->orig, ORIG_SIZE));
+	ASSERT_EQ(0xa5, m[8191]);
+	ASSERT_EQ(0, m[8192 + ORIG_SIZE]);
+	ASSERT_EQ(0xa5, m[576 * 1024]);
+	/* Truncated below the output: -EFAULT, nothing written. */
+	ASSERT_EQ(0, ftruncate(fd, 128 * 1024));
+	ASSERT_EQ(-EFAULT, zread(self->sfd, vmo, blocks, 0, 10, self->flen,
+				 ORIG_SIZE, PREFIX));
+	ASSERT_EQ(0, memcmp(m + 8192, self->orig, 64 * 1024));
+	ASSERT_EQ(0, munmap(m, VMO_SIZE));
+	close(fd);
 }
 
 TEST_F(z, corrupt_truncated_and_missized_frames_fail)

@@ -123,6 +123,9 @@ struct virtz_block_open_session {
  * (any shmem file) from byte @offset, @size 0 meaning up to its end; @fd
  * == -1 attaches @size bytes of the caller's memory at @addr.  Offsets,
  * addresses and sizes are page-aligned.  The kernel returns @vmoid.
+ * Memory is pinned while attached; a memfd's pages are looked up per
+ * request and held only until it is answered, so holes punched in the
+ * memfd are memory given back, and pages past its end answer -EFAULT.
  */
 #define VIRTZ_BLOCK_VMO_READONLY	0x1	/* the session may not write into it */
 
