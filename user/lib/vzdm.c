@@ -62,6 +62,10 @@ static void parse_part(struct nlattr **tb, struct vzdm_part *p)
 	p->slices = get_u64(tb, VIRTZ_FVM_A_SLICES);
 	p->limit = get_u64(tb, VIRTZ_FVM_A_LIMIT);
 	p->mapped = get_u32(tb, VIRTZ_FVM_A_MAPPED);
+	p->block_count = get_u64(tb, VIRTZ_FVM_A_BLOCK_COUNT);
+	p->block_size = get_u32(tb, VIRTZ_FVM_A_BLOCK_SIZE);
+	p->max_transfer = get_u32(tb, VIRTZ_FVM_A_MAX_TRANSFER);
+	p->block_flags = get_u32(tb, VIRTZ_FVM_A_BLOCK_FLAGS);
 }
 
 int vzdm_put_target(struct nl_msg *msg, const char *pool, const char *part)

@@ -38,6 +38,11 @@ struct vzdm_part {
 	uint64_t slices;
 	uint64_t limit;
 	uint32_t mapped;
+	/* Block.GetInfo (BlockInfo) */
+	uint64_t block_count;
+	uint32_t block_size;
+	uint32_t max_transfer;
+	uint32_t block_flags;	/* VIRTZ_BLOCK_DEV_* */
 };
 
 int vzdm_open(struct vz_genl *g);
