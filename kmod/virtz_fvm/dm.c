@@ -12,9 +12,10 @@
  *
  *   fvm <pool_dev> <partition>
  *	Maps one vpartition, named by instance GUID or by name, remapping
- *	each bio through the slice map.  A bio touching an unmapped
- *	vslice fails as a whole with an I/O error; one spanning slices
- *	that are not adjacent on the device is split where they part.
+ *	each bio (reads, writes, discards, write-zeroes) through the slice
+ *	map.  A bio touching an unmapped vslice fails as a whole with an
+ *	I/O error; one spanning slices that are not adjacent on the device
+ *	is split where they part.
  *
  * Metadata is written as on Fuchsia: the inactive copy, a flush, and only
  * then does it become the active copy in memory.  An operation returns
@@ -38,6 +39,7 @@
 #include <linux/slab.h>
 #include <linux/srcu.h>
 #include <linux/vmalloc.h>
+#include <linux/virtz_block.h>
 #include <linux/virtz_fvm.h>
 
 #include "dm_fvm.h"
@@ -135,6 +137,38 @@ const char *fvm_pool_name(struct fvm_pool *pool)
 unsigned int fvm_pool_mapped(struct fvm_pool *pool, u32 vpart)
 {
 	return vpart < FVM_MAX_VPARTITIONS ? pool->mapped[vpart] : 0;
+}
+
+void fvm_pool_block_info(struct fvm_pool *pool, u32 vpart,
+			 struct fvm_block_info *bi)
+{
+	struct block_device *bdev = pool->bdev;
+	const struct fvm_meta *m = pool->meta;
+	u64 max_bytes;
+
+	lockdep_assert_held(&fvm_lock);
+	bi->block_size = bdev_logical_block_size(bdev);
+	bi->block_count = div_u64(m->part[vpart].slices * m->hdr.slice_size,
+				  bi->block_size);
+	/*
+	 * The largest request the device takes.  Bios to the volume are
+	 * split to it by the block layer, as Fuchsia's FVM reports its
+	 * parent's limit.
+	 */
+	max_bytes = (u64)queue_max_hw_sectors(bdev_get_queue(bdev)) <<
+		    SECTOR_SHIFT;
+	bi->max_transfer = max_bytes >= VIRTZ_BLOCK_MAX_TRANSFER_UNBOUNDED ?
+			   VIRTZ_BLOCK_MAX_TRANSFER_UNBOUNDED : max_bytes;
+	bi->flags = 0;
+	if (bdev_read_only(bdev))
+		bi->flags |= VIRTZ_BLOCK_DEV_READONLY;
+	if (bdev->bd_disk->flags & GENHD_FL_REMOVABLE)
+		bi->flags |= VIRTZ_BLOCK_DEV_REMOVABLE;
+	/* The fvm target passes discards through (num_discard_bios). */
+	if (bdev_max_discard_sectors(bdev))
+		bi->flags |= VIRTZ_BLOCK_DEV_TRIM_SUPPORT;
+	if (bdev_fua(bdev))
+		bi->flags |= VIRTZ_BLOCK_DEV_FUA_SUPPORT;
 }
 
 int fvm_pool_query(struct fvm_pool *pool, u32 vpart, u64 start,
@@ -930,6 +964,37 @@ static int fvm_msg_parse(struct fvm_pool *pool, unsigned int argc,
 	}
 }
 
+/*
+ * block-info <part>: Block.GetInfo, printed as
+ * "<block_count> <block_size> <max_transfer> <flags>" (flags in hex).
+ */
+static int fvm_msg_block_info(struct fvm_pool *pool, unsigned int argc,
+			      char **argv, char *result, unsigned int maxlen)
+{
+	struct fvm_block_info bi;
+	const char *why = NULL;
+	unsigned int sz = 0;
+	int ret;
+
+	mutex_lock(&fvm_lock);
+	if (argc != 2) {
+		why = "usage: block-info <partition>";
+		ret = -EINVAL;
+	} else {
+		ret = fvm_pool_find_part(pool, argv[1], &why);
+	}
+	if (ret >= 0)
+		fvm_pool_block_info(pool, ret, &bi);
+	mutex_unlock(&fvm_lock);
+	if (ret < 0) {
+		DMERR("%s: block-info: %s", dm_device_name(pool->md), why);
+		return ret;
+	}
+	DMEMIT("%llu %u %u 0x%x", bi.block_count, bi.block_size,
+	       bi.max_transfer, bi.flags);
+	return 1;
+}
+
 static int fvm_pool_message(struct dm_target *ti, unsigned int argc,
 			    char **argv, char *result, unsigned int maxlen)
 {
@@ -942,6 +1007,8 @@ static int fvm_pool_message(struct dm_target *ti, unsigned int argc,
 
 	if (!argc)
 		return -EINVAL;
+	if (!strcasecmp(argv[0], "block-info"))
+		return fvm_msg_block_info(pt->pool, argc, argv, result, maxlen);
 	op = kzalloc(sizeof(*op), GFP_KERNEL);
 	if (!op)
 		return -ENOMEM;
@@ -1079,8 +1146,20 @@ static int fvm_vol_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	 */
 	ti->num_discard_bios = 1;
 	ti->max_discard_granularity = true;
-	/* Not (yet) remapped: the block layer falls back to writing zeroes. */
-	ti->num_write_zeroes_bios = 0;
+	/*
+	 * Write-zeroes is remapped like a write: dm core hands map() the
+	 * whole range, which takes the part that is contiguous on the device
+	 * and gives the rest back (dm_accept_partial_bio).  dm core
+	 * advertises it only if the FVM device supports it.
+	 */
+	ti->num_write_zeroes_bios = 1;
+	/*
+	 * No secure erase: it would promise that the volume's data is gone
+	 * from the medium, but slices freed by Shrink or Destroy go back to
+	 * the pool unerased, so older copies of the volume's data can
+	 * survive in slices it no longer owns.  Fuchsia's block protocol has
+	 * no such operation either.
+	 */
 	ti->num_secure_erase_bios = 0;
 	return 0;
 
@@ -1175,10 +1254,11 @@ static int fvm_vol_map(struct dm_target *ti, struct bio *bio)
 		 * Mapped but not contiguous on the device: this part now,
 		 * the rest comes back as a new bio.  Discards were split at
 		 * slice boundaries already (max_discard_granularity), so
-		 * only reads and writes get here.
+		 * only reads, writes and write-zeroes get here.
 		 */
 		if (!ok || (bio_op(bio) != REQ_OP_READ &&
-			    bio_op(bio) != REQ_OP_WRITE))
+			    bio_op(bio) != REQ_OP_WRITE &&
+			    bio_op(bio) != REQ_OP_WRITE_ZEROES))
 			goto kill;
 		dm_accept_partial_bio(bio, ok);
 	}

@@ -71,6 +71,23 @@ const char *fvm_pool_name(struct fvm_pool *pool);
 /* fvm targets (mapped devices) currently using partition vpart. */
 unsigned int fvm_pool_mapped(struct fvm_pool *pool, u32 vpart);
 
+/*
+ * Fuchsia's Block.GetInfo (BlockInfo) of one partition, as Fuchsia's
+ * VPartition answers it: block_count counts the blocks of the slices the
+ * partition owns (not the span of its vslices); block size, maximum
+ * transfer and flags are the pool device's.
+ */
+struct fvm_block_info {
+	u64 block_count;
+	u32 block_size;		/* logical block size of the pool device */
+	u32 max_transfer;	/* bytes, or VIRTZ_BLOCK_MAX_TRANSFER_UNBOUNDED */
+	u32 flags;		/* VIRTZ_BLOCK_DEV_* (Fuchsia's DeviceFlag) */
+};
+
+/* Under fvm_lock; vpart must be allocated. */
+void fvm_pool_block_info(struct fvm_pool *pool, u32 vpart,
+			 struct fvm_block_info *bi);
+
 /* Walks the pools in creation order; under fvm_lock. */
 struct fvm_pool *fvm_pool_next(struct fvm_pool *pool);
 

@@ -132,8 +132,10 @@ static int fvm_put_part_info(struct sk_buff *msg, struct fvm_pool *pool,
 	const struct fvm_meta *m = fvm_pool_meta(pool);
 	const struct fvm_vpart *e = &m->part[i];
 	char name[FVM_NAME_LEN + 1] = { 0 };
+	struct fvm_block_info bi;
 
 	memcpy(name, e->name, fvm_name_len(e));
+	fvm_pool_block_info(pool, i, &bi);
 	if (fvm_put_pool_info(msg, pool) ||
 	    nla_put_u32(msg, VIRTZ_FVM_A_INDEX, i) ||
 	    nla_put_string(msg, VIRTZ_FVM_A_NAME, name) ||
@@ -144,7 +146,12 @@ static int fvm_put_part_info(struct sk_buff *msg, struct fvm_pool *pool,
 			      VIRTZ_FVM_A_PAD) ||
 	    nla_put_u64_64bit(msg, VIRTZ_FVM_A_LIMIT, m->limit[i],
 			      VIRTZ_FVM_A_PAD) ||
-	    nla_put_u32(msg, VIRTZ_FVM_A_MAPPED, fvm_pool_mapped(pool, i)))
+	    nla_put_u32(msg, VIRTZ_FVM_A_MAPPED, fvm_pool_mapped(pool, i)) ||
+	    nla_put_u64_64bit(msg, VIRTZ_FVM_A_BLOCK_COUNT, bi.block_count,
+			      VIRTZ_FVM_A_PAD) ||
+	    nla_put_u32(msg, VIRTZ_FVM_A_BLOCK_SIZE, bi.block_size) ||
+	    nla_put_u32(msg, VIRTZ_FVM_A_MAX_TRANSFER, bi.max_transfer) ||
+	    nla_put_u32(msg, VIRTZ_FVM_A_BLOCK_FLAGS, bi.flags))
 		return -EMSGSIZE;
 	return 0;
 }

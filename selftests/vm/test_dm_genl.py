@@ -147,6 +147,76 @@ def unprivileged_errnos(ops):
     return json.loads(data or b"[]")
 
 
+def sysfs_queue(dev, attr):
+    name = os.path.basename(os.path.realpath(dev))
+    with open(f"/sys/block/{name}/queue/{attr}") as f:
+        return f.read().strip()
+
+
+def block_info(fam, dev, g):
+    """Block.GetInfo of volume v1 (3 slices) against the pool device."""
+    bs = int(sysfs_queue(dev, "logical_block_size"))
+    maxb = int(sysfs_queue(dev, "max_hw_sectors_kb")) * 1024
+    flags = set()
+    if int(sysfs_queue(dev, "discard_max_hw_bytes")):
+        flags.add("trim-support")
+    if sysfs_queue(dev, "fua") == "1":
+        flags.add("fua-support")
+    check("part-get: block-size is the pool device's logical block size",
+          g["block-size"] == bs, (g, bs))
+    check("part-get: block-count counts the blocks of its 3 slices",
+          g["block-count"] == 3 * SLICE // bs, g)
+    check("part-get: max-transfer is the pool device's max_hw_sectors",
+          g["max-transfer"] == min(maxb, 0xffffffff), (g, maxb))
+    check("part-get: block-flags from the pool device (trim, fua)",
+          g["block-flags"] == flags, (g, flags))
+    r = fam.do("part-get", {"pool": POOL, "part": "raw"})
+    check("part-get: block-count of a 2-slice partition",
+          r["block-count"] == 2 * SLICE // bs, r)
+    dump = {x["name"]: x for x in fam.dump("part-get", {"pool": POOL})}
+    check("part-get dump carries Block.GetInfo too",
+          dump["v1"]["block-count"] == g["block-count"] and
+          dump["raw"]["block-size"] == bs, dump)
+
+    p = run(["dmsetup", "message", POOL, "0", "block-info", "v1"])
+    out = p.stdout.decode().split()
+    want = [str(g["block-count"]), str(bs), str(g["max-transfer"])]
+    check("dmsetup message block-info agrees with part-get",
+          p.returncode == 0 and out[:3] == want and len(out) == 4 and
+          int(out[3], 16) == (8 if "trim-support" in flags else 0) |
+          (16 if "fua-support" in flags else 0), (out, want, flags))
+    p = run(["dmsetup", "message", POOL, "0", "block-info", "nosuch"])
+    check("dmsetup message block-info of a missing partition fails",
+          p.returncode != 0 and p.stdout.strip() == b"", p.stderr)
+    p = run(["dmsetup", "message", POOL, "0", "block-info"])
+    check("dmsetup message block-info without a partition fails",
+          p.returncode != 0, p.stderr)
+
+    j = json.loads(ctl("-j", "volume", "info", POOL, "v1").out)
+    names = {"trim-support": "trim", "fua-support": "fua"}
+    check("virtzctl -j volume info: Block.GetInfo",
+          j["block_count"] == g["block-count"] and j["block_size"] == bs and
+          j["max_transfer_size"] == g["max-transfer"] and
+          set(j["block_flag_names"]) == {names[f] for f in flags}, j)
+    p = ctl("volume", "info", POOL, "v1")
+    check("virtzctl volume info prints the block line",
+          f"block: {g['block-count']} blocks of {bs} bytes" in p.out, p.out)
+
+    e = nlerr(lambda: fam.do("part-get", {"pool": POOL, "index": 77}))
+    check("part-get of an unallocated index: ENOENT + extack",
+          e and e[0] == errno.ENOENT and "no partition at this index" in e[1],
+          e)
+    e = nlerr(lambda: fam.do("part-get", {"pool": POOL, "index": 1024}))
+    check("part-get of index 1024: EINVAL/ERANGE (policy)",
+          e and e[0] in (errno.EINVAL, errno.ERANGE), e)
+    e = nlerr(lambda: fam.do("part-get", {"pool": POOL}))
+    check("part-get naming no partition: EINVAL + extack",
+          e and e[0] == errno.EINVAL and "name the partition" in e[1], e)
+    p = ctl("volume", "info", POOL, "nosuch")
+    check("virtzctl volume info of a missing volume: the kernel's reason",
+          p.returncode == 1 and "no partition" in p.err, p.err)
+
+
 def main(work):
     img = os.path.join(work, "fvm.img")
     run(["modprobe", "loop"])
@@ -214,6 +284,8 @@ def body(dev):
     check("part-get sees the volume mapped once", g["mapped"] == 1 and
           g["slices"] == 3, g)
 
+    block_info(fam, dev, g)
+
     p = ctl("volume", "extend", POOL, "v1", "--slices", "2")
     check("virtzctl volume extend", p.returncode == 0, p.err)
     check("extend reloaded the device to 5 slices",
@@ -228,6 +300,10 @@ def body(dev):
     check("virtzctl volume shrink", p.returncode == 0, p.err)
     check("shrink reloaded the device to 4 slices",
           is_blk(vdev) and dev_size(vdev) == 4 * SLICE)
+
+    g = fam.do("part-get", {"pool": POOL, "part": "v1"})
+    check("block-count follows extend and shrink (4 slices)",
+          g["block-count"] == 4 * SLICE // g["block-size"], g)
 
     q = fam.do("query-slices", {"pool": POOL, "part": "v1",
                                 "start-slice": [0, 2, 4, 100]})

@@ -227,5 +227,72 @@ t "the new slices are allocatable" msg tdm allocate grown 60
 t "remove the pool" dmsetup remove tdm
 t "raw device: grown FVM is clean" info ".check_status == 0 and .header.pslice_count > $PSLICES"
 
+# --- write-zeroes: remapped like a write, split where slices part ----------------------
+# Volume "a" gets vslices 0-1 on pslices 1-2 and 2-3 on pslices 4-5 ("b"
+# takes pslice 3 in between), so a range over vslices 1 and 2 is split.
+"$VIRTZCTL" fvm create "$WORK/z.img" --size 32M --slice-size 1M >>"$LOG" 2>&1 || bail "cannot make z.img"
+ZIMG=$(newloop "$WORK/z.img") || bail "losetup z.img"
+t "pool on a loop device (write-zeroes capable)" \
+	dmsetup create tdmz --table "0 $(sectors "$ZIMG") fvm-pool $ZIMG"
+t "a: 2 slices; b: 1 slice; a: 2 more after b" \
+	bash -c "dmsetup message tdmz 0 allocate a 2 && dmsetup message tdmz 0 allocate b 1 && dmsetup message tdmz 0 extend a 2 2"
+t "volumes a (6 vslices, 4 mapped) and b" bash -c "
+	dmsetup create tdmz-a --table '0 $((6 * SS)) fvm /dev/mapper/tdmz a' &&
+	dmsetup create tdmz-b --table '0 $SS fvm /dev/mapper/tdmz b'"
+# write_zeroes_max_bytes of a block device (no udev: /dev/mapper/X is a node).
+wzmax() { cat "/sys/dev/block/$(lsblk -dno MAJ:MIN "$1" | tr -d ' ')/queue/write_zeroes_max_bytes"; }
+t "the loop device supports write-zeroes" test "$(wzmax "$ZIMG")" -gt 0
+t "volume a advertises write-zeroes" test "$(wzmax /dev/mapper/tdmz-a)" -gt 0
+t "volume a status: 4 slices" eq "$(st tdmz-a 2)" 4
+head -c $((4 * SLICE)) /dev/urandom >"$WORK/za"
+head -c $SLICE /dev/urandom >"$WORK/zb"
+t "fill a and b" bash -c "wr() { dd if=\$1 of=\$2 bs=$SLICE count=\$3 oflag=direct conv=notrunc status=none; }
+	wr '$WORK/za' /dev/mapper/tdmz-a 4 && wr '$WORK/zb' /dev/mapper/tdmz-b 1"
+# fallocate --punch-hole on a block device is write-zeroes with no
+# fallback to writing zero pages: it fails unless the op is passed down.
+ZOFF=$((SLICE + SLICE / 2))
+t "write-zeroes over vslices 1-2 (two runs on the device)" \
+	fallocate -p -o $ZOFF -l $SLICE /dev/mapper/tdmz-a
+cp "$WORK/za" "$WORK/za0"
+dd if=/dev/zero of="$WORK/za0" bs=$((SLICE / 2)) seek=3 count=2 conv=notrunc status=none
+t "a reads back zeroes there and its pattern elsewhere" \
+	bash -c "dd if=/dev/mapper/tdmz-a bs=$SLICE count=4 iflag=direct status=none | cmp - '$WORK/za0'"
+t "b, on the pslice between, is untouched" \
+	bash -c "dd if=/dev/mapper/tdmz-b bs=$SLICE count=1 iflag=direct status=none | cmp - '$WORK/zb'"
+t "the zeroes are on a's pslices on the raw device" bash -c "
+	'$VIRTZCTL' fvm dump-slice '$ZIMG' a --vslice 2 --count 1 -o '$WORK/zdump' &&
+	dd if='$WORK/za0' bs=$SLICE skip=2 count=1 status=none | cmp - '$WORK/zdump'"
+f "write-zeroes reaching unmapped vslice 4 fails" \
+	fallocate -p -o $((3 * SLICE)) -l $((2 * SLICE)) /dev/mapper/tdmz-a
+t "... and left mapped vslice 3 alone" \
+	bash -c "dd if=/dev/mapper/tdmz-a bs=$SLICE skip=3 count=1 iflag=direct status=none | cmp - <(dd if='$WORK/za0' bs=$SLICE skip=3 count=1 status=none)"
+t "write-zeroes of all of b" fallocate -p -o 0 -l $SLICE /dev/mapper/tdmz-b
+t "b reads back zeroes" bash -c "dd if=/dev/mapper/tdmz-b bs=$SLICE count=1 iflag=direct status=none | cmp - <(head -c $SLICE /dev/zero)"
+t "a kept its data" bash -c "dd if=/dev/mapper/tdmz-a bs=$SLICE count=4 iflag=direct status=none | cmp - '$WORK/za0'"
+t "remove z volumes and pool" bash -c "dmsetup remove tdmz-a && dmsetup remove tdmz-b && dmsetup remove tdmz"
+
+# A pool device without write-zeroes (brd): the volume does not offer it,
+# so the no-fallback form fails and BLKZEROOUT writes zero pages instead.
+if [ -d /sys/module/brd ]; then
+	echo "# brd is already loaded: skipping the no-write-zeroes case"
+	ok "# SKIP brd in use"
+else
+	modprobe brd rd_nr=1 rd_size=16384 max_part=0 2>>"$LOG"
+	t "brd has no write-zeroes" test "$(wzmax /dev/ram0)" = 0
+	t "pool and volume on brd" bash -c "
+		'$VIRTZCTL' fvm create /dev/ram0 --slice-size 1M --force &&
+		dmsetup create tdmr --table \"0 \$(blockdev --getsz /dev/ram0) fvm-pool /dev/ram0\" &&
+		dmsetup message tdmr 0 allocate r 2 &&
+		dmsetup create tdmr-r --table '0 $((2 * SS)) fvm /dev/mapper/tdmr r'"
+	t "the volume does not advertise write-zeroes" test "$(wzmax /dev/mapper/tdmr-r)" = 0
+	t "fill it" dd if="$WORK/za" of=/dev/mapper/tdmr-r bs=$SLICE count=2 oflag=direct status=none
+	f "write-zeroes without fallback is refused" fallocate -p -o 0 -l $SLICE /dev/mapper/tdmr-r
+	t "BLKZEROOUT falls back to writing zeroes" blkdiscard -z -o $SLICE -l $SLICE /dev/mapper/tdmr-r
+	t "slice 0 kept its data, slice 1 reads zeroes" bash -c "
+		dd if=/dev/mapper/tdmr-r bs=$SLICE count=1 iflag=direct status=none | cmp - <(head -c $SLICE '$WORK/za') &&
+		dd if=/dev/mapper/tdmr-r bs=$SLICE skip=1 count=1 iflag=direct status=none | cmp - <(head -c $SLICE /dev/zero)"
+	t "remove brd pool" bash -c "dmsetup remove tdmr-r && dmsetup remove tdmr && rmmod brd"
+fi
+
 echo "1..$n"
 [ $fails -eq 0 ]

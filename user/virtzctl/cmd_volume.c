@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/virtz_block.h>
 #include <linux/virtz_fvm.h>
 
 #include "../../kmod/virtz_fvm/fvm_format.h"
@@ -35,7 +36,8 @@ static void usage(FILE *out)
 		"  set-limit POOL VOL BYTES      SetPartitionLimit (0 = none; memory only)\n"
 		"  activate  POOL OLD-GUID NEW-GUID\n"
 		"  map       POOL VOL            create /dev/mapper/POOL-NAME for a volume\n"
-		"  info      POOL VOL            GetVolumeInfo, names, GUIDs, slice runs\n"
+		"  info      POOL VOL            GetVolumeInfo, Block.GetInfo, names, GUIDs,\n"
+		"                                slice runs\n"
 		"  list      [POOL]\n"
 		"VOL is a volume name or instance GUID.  Sizes take K, M, G, T.\n"
 		"Errors: ERANGE out of range, ENOSPC no space, ENOENT not found,\n"
@@ -425,6 +427,50 @@ static int do_map(struct ctl *ctl, struct vz_genl *g, int argc, char **argv)
 	return vzdm_volume_map(g, argv[1], &p, false, OBJ) ? CTL_ERR : CTL_OK;
 }
 
+/* Fuchsia's DeviceFlag names, as virtzctl block info prints them. */
+static const struct {
+	uint32_t bit;
+	const char *name;
+} dev_flags[] = {
+	{ VIRTZ_BLOCK_DEV_READONLY, "readonly" },
+	{ VIRTZ_BLOCK_DEV_REMOVABLE, "removable" },
+	{ VIRTZ_BLOCK_DEV_TRIM_SUPPORT, "trim" },
+	{ VIRTZ_BLOCK_DEV_FUA_SUPPORT, "fua" },
+	{ VIRTZ_BLOCK_DEV_ZSTD_DECOMPRESSION_SUPPORT, "zstd" },
+	{ VIRTZ_BLOCK_DEV_BARRIER_SUPPORT, "barrier" },
+};
+
+/* Block.GetInfo of the volume: JSON fields, or one line of text. */
+static void put_block_info(struct ctl *ctl, struct jw *w,
+			   const struct vzdm_part *p)
+{
+	size_t i;
+
+	if (ctl->json) {
+		jw_u64(w, "block_count", p->block_count);
+		jw_u64(w, "block_size", p->block_size);
+		jw_u64(w, "max_transfer_size", p->max_transfer);
+		jw_u64(w, "block_flags", p->block_flags);
+		jw_arr_open(w, "block_flag_names");
+		for (i = 0; i < sizeof(dev_flags) / sizeof(dev_flags[0]); i++)
+			if (p->block_flags & dev_flags[i].bit)
+				jw_str(w, NULL, dev_flags[i].name);
+		jw_arr_close(w);
+		return;
+	}
+	printf("  block: %" PRIu64 " blocks of %u bytes, max transfer ",
+	       p->block_count, p->block_size);
+	if (p->max_transfer == VIRTZ_BLOCK_MAX_TRANSFER_UNBOUNDED)
+		printf("unbounded");
+	else
+		printf("%u bytes", p->max_transfer);
+	printf(", flags");
+	for (i = 0; i < sizeof(dev_flags) / sizeof(dev_flags[0]); i++)
+		if (p->block_flags & dev_flags[i].bit)
+			printf(" %s", dev_flags[i].name);
+	printf(p->block_flags ? "\n" : " none\n");
+}
+
 static int do_info(struct ctl *ctl, struct vz_genl *g, int argc, char **argv)
 {
 	uint64_t pos = 0, count;
@@ -465,9 +511,11 @@ static int do_info(struct ctl *ctl, struct vz_genl *g, int argc, char **argv)
 			jw_str(&w, "type", t);
 			jw_str(&w, "guid", gd);
 		}
+		put_block_info(ctl, &w, &p);
 		jw_arr_open(&w, "ranges");
 	} else {
 		vzdm_print_part(&p, "");
+		put_block_info(ctl, NULL, &p);
 	}
 	/* QuerySlices from vslice 0 to the end of the vslice space. */
 	while (pos < p.pool.max_vslice) {

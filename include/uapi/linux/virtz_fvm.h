@@ -9,6 +9,7 @@
 #define _UAPI_LINUX_VIRTZ_FVM_H
 
 #include <linux/virtz_common.h>
+#include <linux/virtz_block.h>	/* VIRTZ_BLOCK_DEV_*: A_BLOCK_FLAGS */
 
 #define VIRTZ_FVM_GENL_NAME	"virtz_fvm"
 #define VIRTZ_FVM_GENL_VERSION	1
@@ -36,7 +37,7 @@ enum {
 	/*
 	 * One partition (A_POOL + A_PART), or a dump of a pool's partitions:
 	 * GetVolumeInfo, GetName, GetTypeGuid, GetInstanceGuid,
-	 * GetPartitionLimit.
+	 * GetPartitionLimit, and the volume's Block.GetInfo (A_BLOCK_*).
 	 */
 	VIRTZ_FVM_CMD_PART_GET,
 	/* Admin: AllocatePartition.  Replies A_INDEX and A_INSTANCE_GUID. */
@@ -91,6 +92,11 @@ enum {
 	VIRTZ_FVM_A_MAPPED,		/* u32: fvm targets using the partition */
 	VIRTZ_FVM_A_START_SLICE,	/* u64, repeated: QuerySlices input */
 	VIRTZ_FVM_A_RANGE,		/* nest VIRTZ_FVM_RANGE_A_*, repeated */
+	/* Block.GetInfo of a partition (BlockInfo), in PART_GET replies. */
+	VIRTZ_FVM_A_BLOCK_COUNT,	/* u64: blocks in the partition's slices */
+	VIRTZ_FVM_A_BLOCK_SIZE,		/* u32: bytes */
+	VIRTZ_FVM_A_MAX_TRANSFER,	/* u32: bytes, or ..._UNBOUNDED */
+	VIRTZ_FVM_A_BLOCK_FLAGS,	/* u32: VIRTZ_BLOCK_DEV_* (DeviceFlag) */
 
 	__VIRTZ_FVM_A_MAX,
 	VIRTZ_FVM_A_MAX = __VIRTZ_FVM_A_MAX - 1,
