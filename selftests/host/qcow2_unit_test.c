@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -861,6 +862,50 @@ TEST_F(dir, cow_from_backing)
 		EXPECT_EQ(0, qemu_check(self->path));
 		EXPECT_EQ(0, qemu_check(base));
 	}
+}
+
+/*
+ * QCOW2_O_LOCK_BACKING: a backing file held exclusively (a READ_WRITE disk)
+ * refuses the overlay, naming it; while the overlay is open, nobody can
+ * take the backing exclusively; shared holders coexist.
+ */
+TEST_F(dir, backing_locks)
+{
+	struct qcow2 *q, *q2;
+	char base[160], err[256];
+	int fd, fd2;
+
+	snprintf(base, sizeof(base), "%s/base.qcow2", self->dir);
+	ASSERT_EQ(0, mk_simple(base, 3, 12, 1 << 20, NULL));
+	ASSERT_EQ(0, mk_simple(self->path, 3, 12, 1 << 20, "base.qcow2"));
+
+	fd = open(base, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, flock(fd, LOCK_EX | LOCK_NB));
+	EXPECT_EQ(-EBUSY, qcow2_open(self->path, QCOW2_O_RDWR | QCOW2_O_LOCK_BACKING,
+				     &q, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "base.qcow2' is in use read-write by another guest"))
+		TH_LOG("%s", err);
+	/* Without the flag nothing is locked (tools, fuzzing). */
+	ASSERT_EQ(0, qcow2_open(self->path, 0, &q, err, sizeof(err))) TH_LOG("%s", err);
+	qcow2_close(q);
+	ASSERT_EQ(0, flock(fd, LOCK_UN));
+
+	ASSERT_EQ(0, qcow2_open(self->path, QCOW2_O_RDWR | QCOW2_O_LOCK_BACKING,
+				&q, err, sizeof(err))) TH_LOG("%s", err);
+	fd2 = open(base, O_RDONLY);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(-1, flock(fd, LOCK_EX | LOCK_NB));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	EXPECT_EQ(0, flock(fd2, LOCK_SH | LOCK_NB));
+	ASSERT_EQ(0, qcow2_open(self->path, QCOW2_O_LOCK_BACKING, &q2, err,
+				sizeof(err))) TH_LOG("%s", err);
+	qcow2_close(q2);
+	close(fd2);
+	EXPECT_EQ(0, qcow2_close(q));
+	/* The locks went with the image. */
+	EXPECT_EQ(0, flock(fd, LOCK_EX | LOCK_NB));
+	close(fd);
 }
 
 TEST_F(dir, write_zeroes_and_discard)

@@ -114,9 +114,28 @@ def main():
         out = g.run("dd if=/dev/zero of=/dev/%s bs=4096 count=1 oflag=direct 2>&1; echo rc=$?"
                     % devs["qemu"])
         tap(out is not None and "rc=0" not in out, "READ_ONLY qcow2 refuses writes", out)
+
+        # Backing files are locked shared while an overlay uses them.
+        g2 = vd.Guest("rw-on-backing", ["id=b,file=%s" % p("base.raw")])
+        tap(not g2.ok() and "base.raw is in use by another guest" in g2.ready,
+            "a READ_WRITE disk on a backing file in use is refused", g2.ready)
+        g2.stop()
+        g3 = vd.Guest("ro-on-backing", ["id=b,file=%s,mode=ro" % p("base.raw")])
+        tap(g3.ok(), "a READ_ONLY disk on that backing file shares it", g3.ready)
+        g3.stop()
     finally:
         rc = g.stop()
     tap(rc == 0, "the guest stops cleanly (exit %s)" % rc)
+
+    # ... and an overlay whose backing a READ_WRITE disk holds is refused.
+    g2 = vd.Guest("rw-holder", ["id=b,file=%s" % p("base.raw")])
+    g3 = vd.Guest("over-blocked", ["id=o,file=%s,format=qcow2,mode=ro" % p("over.qcow2")])
+    tap(g2.ok() and not g3.ok() and
+        "backing file '%s' is in use read-write by another guest" % p("base.raw") in g3.ready,
+        "an overlay whose backing file a READ_WRITE disk holds is refused, "
+        "naming it", g2.ready + " / " + g3.ready)
+    g3.stop()
+    g2.stop()
 
     for name in ("plain", "over"):
         rc, out = run("qemu-img", "check", p(name + ".qcow2"))

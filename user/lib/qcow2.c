@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1386,6 +1387,7 @@ int qcow2_discard(struct qcow2 *q, uint64_t off, uint64_t len)
 struct open_ctx {
 	char *err;
 	size_t errlen;
+	bool lock_backing;	/* QCOW2_O_LOCK_BACKING */
 	struct chain_id chain[QCOW2_MAX_CHAIN + 1];
 	int depth;
 };
@@ -1479,6 +1481,18 @@ static int open_backing(struct qcow2 *q, const char *base_dir,
 			ret = -ELOOP;
 			goto fail;
 		}
+	}
+	if (ctx->lock_backing && flock(fd, LOCK_SH | LOCK_NB)) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (ret == -EBUSY)
+			seterr(ctx->err, ctx->errlen,
+			       "qcow2: backing file '%s' is in use read-write by another guest",
+			       path);
+		else
+			seterr(ctx->err, ctx->errlen,
+			       "qcow2: cannot lock backing file '%s': %s", path,
+			       strerror(-ret));
+		goto fail;
 	}
 	probe = qcow2_probe(fd);
 	if (probe < 0) {
@@ -1979,7 +1993,10 @@ fail:
 int qcow2_open_fd(int fd, const char *base_dir, unsigned int flags,
 		  struct qcow2 **out, char *err, size_t errlen)
 {
-	struct open_ctx ctx = { .err = err, .errlen = errlen };
+	struct open_ctx ctx = {
+		.err = err, .errlen = errlen,
+		.lock_backing = flags & QCOW2_O_LOCK_BACKING,
+	};
 	struct stat st;
 
 	if (err && errlen)

@@ -31,6 +31,12 @@ struct qcow2;
  * zeros, so never combine them on a real image.
  */
 #define QCOW2_O_NO_BACKING	(1u << 1)
+/*
+ * Take a shared flock(2) on every backing file, without waiting: one that
+ * somebody holds exclusively (a READ_WRITE guest disk) fails the open
+ * with -EBUSY and a message naming it.  The locks go with the image.
+ */
+#define QCOW2_O_LOCK_BACKING	(1u << 2)
 
 /* Implementation limits (see qcow2.rst). */
 #define QCOW2_MAX_L1_BYTES	(32u << 20)	/* 4 Mi L1 entries */

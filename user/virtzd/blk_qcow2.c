@@ -8,8 +8,9 @@
  * WRITE_ZEROES are offered on writable version 3 images, where the
  * engine has zero clusters.
  *
- * The top image is locked like a raw file; backing files, which the
- * engine opens read-only itself, are not locked.
+ * The top image is locked like a raw file; the engine takes a shared
+ * lock on each backing file it opens (QCOW2_O_LOCK_BACKING), so that no
+ * READ_WRITE disk elsewhere can change a backing file under an overlay.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -130,8 +131,9 @@ struct blk_backend *blk_qcow2_open(const char *path, bool ro, bool exclusive,
 		goto err_close;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
-	ret = qcow2_open_fd(q->fd, dirname(dir), ro ? 0 : QCOW2_O_RDWR, &q->q,
-			    why, sizeof(why));
+	ret = qcow2_open_fd(q->fd, dirname(dir),
+			    QCOW2_O_LOCK_BACKING | (ro ? 0 : QCOW2_O_RDWR),
+			    &q->q, why, sizeof(why));
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		goto err_close;
