@@ -52,6 +52,7 @@ struct blk_session {
 	int slot_fifo[SLOTS];		/* FIFO entries the slot's request took */
 	int slot_group[SLOTS];		/* its group, or -1 */
 	bool slot_bounce[SLOTS];	/* its data is in @bounce */
+	bool dead;			/* a submit failed: all I/O fails */
 	uint8_t *bounce;		/* VIRTQ_MAX_BYTES, block-aligned */
 	uint16_t bounce_vmoid;
 	bool bounce_busy;
@@ -159,6 +160,8 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 			return false;
 		n = 1;
 	}
+	if (s->dead)
+		n = -1;
 	if (n < 0) {
 		blk_done(&s->be, r, r->type == VIRTIO_BLK_T_IN ||
 			 r->type == VIRTIO_BLK_T_OUT ? VIRTIO_BLK_S_IOERR :
@@ -229,17 +232,51 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 	return true;
 }
 
+/*
+ * Answers the request in @slot (a group answers once, a lone request
+ * once too), failed when @err or an earlier error says so, and frees
+ * the FIFO entries, group and bounce buffer it held.
+ */
+static void finish_slot(struct blk_session *s, uint32_t slot, int err)
+{
+	struct vblk_req *r;
+
+	if (slot >= SLOTS || !s->slot[slot])
+		return;		/* not ours: the kernel would be wrong */
+	r = s->slot[slot];
+	if (err)
+		r->err = err;
+	s->fifo_used -= s->slot_fifo[slot];
+	if (s->slot_group[slot] >= 0)
+		s->group_busy[s->slot_group[slot]] = false;
+	if (s->slot_bounce[slot]) {
+		if (r->type == VIRTIO_BLK_T_IN && !r->err)
+			blk_buf_to_iov(r, s->bounce);
+		s->bounce_busy = false;
+	}
+	s->slot[slot] = NULL;
+	blk_done(&s->be, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
 static void flush_out(struct blk_session *s)
 {
-	int at = 0;
+	int at = 0, i;
 
 	while (at < s->nout) {
 		ssize_t n = vzb_submit(s->sfd, s->out + at, s->nout - at);
 
 		if (n <= 0) {
-			/* The session is gone: fail what was not taken. */
-			fprintf(stderr, "virtzd: block session submit: %s\n",
+			/*
+			 * The session is broken (the device went away, or
+			 * the kernel refused the FIFO): fail what it did not
+			 * take, and from now on everything, since a late
+			 * answer could otherwise meet a reused slot.
+			 */
+			fprintf(stderr, "virtzd: block session submit: %s; failing the disk's I/O from now on\n",
 				strerror(n < 0 ? (int)-n : EIO));
+			s->dead = true;
+			for (i = at; i < s->nout; i++)
+				finish_slot(s, s->out[i].reqid, -EIO);
 			break;
 		}
 		at += n;
@@ -291,27 +328,8 @@ static void sess_reap(struct blk_backend *b)
 	ssize_t n, i;
 
 	n = vzb_reap(s->sfd, resp, SLOTS);
-	for (i = 0; i < n; i++) {
-		uint32_t slot = resp[i].reqid;
-		struct vblk_req *r;
-
-		if (slot >= SLOTS || !s->slot[slot])
-			continue;	/* not ours: the kernel would be wrong */
-		r = s->slot[slot];
-		if (resp[i].status)
-			r->err = resp[i].status;
-		/* A group answers once; a lone request once too. */
-		s->fifo_used -= s->slot_fifo[slot];
-		if (s->slot_group[slot] >= 0)
-			s->group_busy[s->slot_group[slot]] = false;
-		if (s->slot_bounce[slot]) {
-			if (r->type == VIRTIO_BLK_T_IN && !r->err)
-				blk_buf_to_iov(r, s->bounce);
-			s->bounce_busy = false;
-		}
-		s->slot[slot] = NULL;
-		blk_done(b, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
-	}
+	for (i = 0; i < n; i++)
+		finish_slot(s, resp[i].reqid, resp[i].status);
 	admit(s);
 	flush_out(s);
 }
