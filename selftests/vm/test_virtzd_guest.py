@@ -492,6 +492,24 @@ def main():
         repr(ser.buf[-300:]))
     tap(nproc is not None, "nproc in the guest says 2")
 
+    # --- the machine as the guest kernel sees it (cpuid.c, rtc.c) ---
+    apic = ser.run("grep -e '^apicid' -e '^flags' /proc/cpuinfo")
+    ids = sorted(int(l.split(":")[1]) for l in (apic or "").splitlines()
+                 if l.startswith("apicid"))
+    tap(ids == [0, 1] and " hypervisor" in (apic or ""),
+        "CPUID: APIC ids 0 and 1, hypervisor bit set", repr(apic))
+    xs = ser.run("dmesg | grep -c -e 'XSAVE consistency' -e 'x86/fpu.*WARN'")
+    xcr = ser.run("dmesg | grep 'Enabled xstate features'")
+    tap(xs == "0" and xcr, "guest FPU: xstate enabled, no XSAVE consistency "
+        "warning", repr(xs) + " " + repr(xcr))
+    since = ser.run("cat /sys/class/rtc/rtc0/since_epoch")
+    try:
+        skew = abs(int(since) - time.time())
+    except (TypeError, ValueError):
+        skew = None
+    tap(skew is not None and skew < 30,
+        "guest rtc0 (CMOS clock) reads the host's time", repr(since))
+
     for _ in range(3):
         p = subprocess.run([VIRTZCTL, "guest", "serial", str(a)],
                            input="echo CLI$((40+2))OK\n", capture_output=True,

@@ -145,6 +145,8 @@ int cpuid_setup_vcpu(struct vm *vm, struct vcpu *cpu)
 	const struct kvm_cpuid_entry2 *leaf0 = cpuid_find(sup, 0, 0);
 	const struct kvm_cpuid_entry2 *xsave = cpuid_find(sup, 0xd, 0);
 	uint32_t max_basic = leaf0 ? leaf0->eax : 0;
+	/* "AuthenticAMD" / "HygonGenuine": leaf 0x80000008 ECX is theirs. */
+	bool amd = leaf0 && (leaf0->ebx == 0x68747541 || leaf0->ebx == 0x6f677948);
 	unsigned int ncpus = vm->ncpus, i;
 	bool has_xsave = false;
 	struct kvm_cpuid2 *c;
@@ -195,8 +197,9 @@ int cpuid_setup_vcpu(struct vm *vm, struct vcpu *cpu)
 				e->ecx |= AMD_ECX_CMP_LEGACY;
 			break;
 		case 0x80000008:
-			e->ecx = (e->ecx & ~0xf0ffU) |
-				 order_base_2(ncpus) << 12 | (ncpus - 1);
+			if (amd)
+				e->ecx = (e->ecx & ~0xf0ffU) |
+					 order_base_2(ncpus) << 12 | (ncpus - 1);
 			break;
 		}
 	}
