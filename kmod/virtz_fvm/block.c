@@ -345,7 +345,8 @@ static int vblk_memfd_get_pages(struct vblk_io *io, u64 off, u64 bytes,
 	io->poff = offset_in_page(off);
 	io->mpages = io->mpages_inline;
 	if (n > VBLK_INLINE_PAGES) {
-		io->mpages = kmalloc_array(n, sizeof(*io->mpages), GFP_KERNEL);
+		/* Up to 32768 for a zstd output of MAX_DECOMPRESSED_BYTES. */
+		io->mpages = kvmalloc_array(n, sizeof(*io->mpages), GFP_KERNEL);
 		if (!io->mpages)
 			return -ENOMEM;
 	}
@@ -380,6 +381,7 @@ static int vblk_memfd_get_pages(struct vblk_io *io, u64 off, u64 bytes,
 			folio_mark_dirty(folio);
 		folio_unlock(folio);
 		io->mpages[io->nr_mpages++] = page;
+		cond_resched();
 	}
 out:
 	if (fill)
@@ -393,8 +395,9 @@ static void vblk_memfd_put_pages(struct vblk_io *io)
 
 	for (i = 0; i < io->nr_mpages; i++)
 		folio_put(page_folio(io->mpages[i]));
+	/* kvfree() defers a vfree() from a bio completion to a work item. */
 	if (io->mpages != io->mpages_inline)
-		kfree(io->mpages);
+		kvfree(io->mpages);
 }
 
 static long vblk_attach_vmo(struct vblk_session *s, void __user *argp)
