@@ -4,13 +4,14 @@
 # Block FIFO sessions against io_uring, on the same device in the same
 # run: 4 KiB random reads and writes at QD1 and QD32, through
 #   session   `virtzctl block bench` (one session, anonymous-memory VMO)
+#   memfd     the same with a memfd VMO (as virtzd attaches guest RAM)
 #   fio       fio's io_uring engine, O_DIRECT, fixed buffers and files
 #   uring     bench/block_uring.c, a plain liburing loop, O_DIRECT,
 #             registered buffers and file
 # plus sequential writes in transactions of 4 (--group 4) against the
 # same writes one completion each through io_uring.  Prints IOPS and the
-# ratios session/fio and session/uring.  Only the ratios mean anything:
-# the guest runs under TCG.
+# ratios session/fio, session/uring and memfd/fio.  Only the ratios mean
+# anything: the guest runs under TCG.
 #
 # On the host (builds, then boots the test VM):   bench/block_bench.sh
 # Inside a guest with virtz_fvm loaded:            bench/block_bench.sh --here
@@ -34,44 +35,44 @@ fi
 export DM_DISABLE_UDEV=1
 VIRTZCTL=${VIRTZCTL:-$TOP/build/virtzctl}
 URING=$TOP/build/bench/block_uring
-WORK=$(mktemp -d /tmp/block_bench.XXXXXX)
-BRD_LOADED=0 POOL= LOOP=
+BRD_LOADED=0 POOL=
 
 cleanup() {
 	[ -n "$POOL" ] && { dmsetup remove "$POOL-data"; dmsetup remove "$POOL"; } 2>/dev/null
-	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	[ $BRD_LOADED = 1 ] && rmmod brd
-	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-setup_brd() {
+# Two 256 MiB RAM disks: ram0 measured bare, ram1 under the fvm pool.
+load_brd() {
 	if [ ! -d /sys/module/brd ]; then
-		modprobe brd rd_nr=1 rd_size=262144 || return 1
+		modprobe brd rd_nr=2 rd_size=262144 max_part=0 || return 1
 		BRD_LOADED=1
 	fi
-	[ -b /dev/ram0 ] && echo /dev/ram0
+}
+setup_brd() {
+	load_brd && [ -b /dev/ram0 ] && echo /dev/ram0
 }
 
-# An fvm volume of 200 slices on a 256 MiB image in /tmp, through the
-# dm targets of virtz_fvm.
+# An fvm volume of 200 slices on ram1, through the dm targets of
+# virtz_fvm.  (On a loop device over a file in the guest's tmpfs, as
+# before, the loop worker cost ten times the rest and hid the session.)
 setup_fvm() {
 	dmsetup targets | grep -q '^fvm-pool' || return 1
-	modprobe loop
-	"$VIRTZCTL" fvm create "$WORK/fvm.img" --size 256M --slice-size 1M \
-		--max-size 512M >/dev/null || return 1
-	LOOP=$(losetup -f --show "$WORK/fvm.img") || return 1
+	load_brd && [ -b /dev/ram1 ] || return 1
+	"$VIRTZCTL" fvm create /dev/ram1 --slice-size 1M --force >/dev/null ||
+		return 1
 	POOL=vzbench-$$
-	dmsetup create $POOL --table "0 $(blockdev --getsz "$LOOP") fvm-pool $LOOP" &&
+	dmsetup create $POOL --table "0 $(blockdev --getsz /dev/ram1) fvm-pool /dev/ram1" &&
 		dmsetup message $POOL 0 allocate data 200 >/dev/null &&
 		dmsetup create $POOL-data --table "0 $((200 * 2048)) fvm /dev/mapper/$POOL data" ||
 		return 1
 	[ -b /dev/mapper/$POOL-data ] && echo /dev/mapper/$POOL-data
 }
 
-session() {	# session DEV RW QD [GROUP]
-	"$VIRTZCTL" -j block bench "$1" --rw "$2" --qd "$3" --group "${4:-0}" \
-		--seconds "$SECS" | jq -r .iops
+session() {	# session DEV RW QD GROUP [--memfd]
+	"$VIRTZCTL" -j block bench "$1" --rw "$2" --qd "$3" --group "$4" \
+		--seconds "$SECS" ${5:-} | jq -r .iops
 }
 fio_uring() {	# fio_uring DEV RW QD
 	fio --name=b --filename="$1" --ioengine=io_uring --direct=1 --rw="$2" \
@@ -83,19 +84,27 @@ uring() {	# uring DEV RW QD
 	"$URING" "$1" "$2" 4096 "$3" "$SECS" | jq -r .iops
 }
 max() { [ "${1:-0}" -gt "${2:-0}" ] 2>/dev/null && echo "$1" || echo "${2:-0}"; }
-# measure DEV RW QD [GROUP]: sets s, f, u to the best of REPS turns.
+# measure DEV RW QD [GROUP]: sets s, m, f, u to the best of REPS turns.
 measure() {
 	local r
-	s=0 f=0 u=0
+	s=0 m=0 f=0 u=0
 	for ((r = 0; r < REPS; r++)); do
 		s=$(max "$(session "$1" "$2" "$3" "${4:-0}")" $s)
+		m=$(max "$(session "$1" "$2" "$3" "${4:-0}" --memfd)" $m)
 		f=$(max "$(fio_uring "$1" "$2" "$3")" $f)
 		u=$(max "$(uring "$1" "$2" "$3")" $u)
 	done
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" device workload qd session fio uring s/fio s/uring
+line() {	# line DEVICE WORKLOAD QD
+	printf "%-5s %-10s %-3s %8s %8s %8s %8s %6s %7s %6s\n" "$1" "$2" "$3" \
+		"$s" "$m" "$f" "$u" "$(ratio "$s" "$f")" "$(ratio "$s" "$u")" \
+		"$(ratio "$m" "$f")"
+}
+
+printf "%-5s %-10s %-3s %8s %8s %8s %8s %6s %7s %6s\n" device workload qd \
+	session memfd fio uring s/fio s/uring m/fio
 for d in $DEVICES; do
 	case $d in
 	brd) dev=$(setup_brd) ;;
@@ -109,11 +118,9 @@ for d in $DEVICES; do
 	for rw in randread randwrite; do
 		for qd in 1 32; do
 			measure "$dev" $rw $qd
-			printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" "$d" $rw $qd \
-				"$s" "$f" "$u" "$(ratio "$s" "$f")" "$(ratio "$s" "$u")"
+			line "$d" $rw $qd
 		done
 	done
 	measure "$dev" write 32 4
-	printf "%-5s %-10s %-6s %10s %10s %10s %9s %9s\n" "$d" write-grp4 32 \
-		"$s" "$f" "$u" "$(ratio "$s" "$f")" "$(ratio "$s" "$u")"
+	line "$d" write-grp4 32
 done
