@@ -11,13 +11,21 @@ under virtzd N times in a row and counts how each boot ended:
   exit     virtzd exited before the marker;
   timeout  nothing of the above within --timeout seconds.
 
-A reliability probe, not a test: run it in the test VM, e.g.
+A reliability probe, not a test.  While it runs it holds one idle KVM VM
+open (kvm_keeper(), --no-keeper to skip): creating the first VM and
+destroying the last flip static keys in the test VM's kernel (KVM's
+preempt notifiers), i.e. patch kernel text, and the test VM's TCG
+occasionally runs a stale copy of the code being patched: an "int3"
+Oops in __schedule and "Fatal exception in interrupt" in the *test VM*
+kernel.  With a VM held open, guests come and go without patching.
+Run it in the test VM, e.g.
   scripts/vm/run.sh -r build/vm-h2 -t 1800 -- \
       python3 selftests/guest/bootloop.py --runs 20 --log build/h2-loop
 The console of every boot that was not "ok" is kept in --log DIR, with
 the boot's number in the file name.  Extra virtzd options go after "--".
 """
 import argparse
+import fcntl
 import glob
 import os
 import re
@@ -30,6 +38,20 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 MARKER = b"VIRTZ-GUEST-READY"
 BAD = re.compile(rb"Kernel panic|Fatal exception|Oops|general protection")
 WARN = re.compile(rb"WARNING:|Call Trace|XSAVE consistency|BUG:")
+
+
+KVM_CREATE_VM = 0xae01
+KVM_CREATE_VCPU = 0xae41
+KVM_CREATE_IRQCHIP = 0xae60
+
+
+def kvm_keeper():
+    """Holds a VM with an irqchip and one (never run) vCPU: see above."""
+    kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+    fcntl.ioctl(vm, KVM_CREATE_IRQCHIP, 0)
+    vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
+    return kvm, vm, vcpu
 
 
 def boot(argv, timeout):
@@ -99,10 +121,13 @@ def main():
     ap.add_argument("--log", default=None)
     ap.add_argument("--stamps", action="store_true",
                     help="print every console line with its host time")
+    ap.add_argument("--no-keeper", action="store_true",
+                    help="do not hold an idle VM open meanwhile")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
 
     subprocess.run(["modprobe", "kvm_amd"], capture_output=True)
+    keeper = None if a.no_keeper else kvm_keeper()
     kernel = sorted(glob.glob("/boot/vmlinuz-6.12*-amd64"))[-1]
     initrd = os.path.join(TOP, "build/guest/initramfs.cpio")
     subprocess.run([os.path.join(TOP, "selftests/guest/mkguest.sh"), initrd],
@@ -136,6 +161,9 @@ def main():
         times.sort()
         print("bootloop: time to marker min %.2f median %.2f max %.2f s" %
               (times[0], times[len(times) // 2], times[-1]))
+    if keeper:
+        for fd in reversed(keeper):
+            os.close(fd)
     return 0 if counts.get("ok", 0) == a.runs else 1
 
 

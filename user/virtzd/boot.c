@@ -7,15 +7,17 @@
  * (load address + 0x200) with %rsi pointing at the zero page, on
  * identity-mapped page tables covering the low 4 GiB.
  *
- * Host decompression (the default, --decompress host): when the bzImage
- * payload (setup header payload_offset/payload_length, boot protocol
- * 2.08+) is a zstd frame, as in Debian's kernels, virtzd decompresses it
- * itself, loads the vmlinux ELF's PT_LOAD segments at their physical
- * addresses and enters startup_64 (e_entry) directly, with the same zero
- * page, page tables and registers, as Firecracker and cloud-hypervisor do
- * with a vmlinux.  The kernel then runs where it was linked: no KASLR.
- * Any other payload, or --decompress guest, takes the bzImage path and
- * the kernel's own decompressor (which also randomises the load address).
+ * Host decompression (--decompress host): when the bzImage payload (setup
+ * header payload_offset/payload_length, boot protocol 2.08+) is a zstd
+ * frame, as in Debian's kernels, virtzd decompresses it itself, loads the
+ * vmlinux ELF's PT_LOAD segments at their physical addresses and enters
+ * startup_64 (e_entry) directly, with the same zero page, page tables and
+ * registers, as Firecracker and cloud-hypervisor do with a vmlinux.  The
+ * kernel then runs where it was linked: no KASLR.  Any other payload, and
+ * the default --decompress guest, take the bzImage path and the kernel's
+ * own decompressor (which also randomises the load address).  Measured in
+ * the nested test VM, host decompression (libzstd under TCG) costs as much
+ * as the guest's decompressor saves, so it is not the default.
  *
  * Every field read from the image is checked: a truncated or foreign file
  * is refused with a message, never trusted.

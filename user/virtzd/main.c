@@ -83,10 +83,9 @@ static void usage(FILE *out)
 		"  --console       copy the guest's serial output to stdout\n"
 		"  --disk SPEC     a virtio-blk disk (repeatable, up to %d): id is its\n"
 		"                  serial (<= 20 bytes); see guest-disks.rst\n"
-		"  --decompress W  host (default): a zstd-compressed kernel is\n"
-		"                  decompressed by virtzd and entered at its vmlinux\n"
-		"                  entry (no KASLR); guest: always boot the bzImage\n"
-		"                  through its own decompressor\n"
+		"  --decompress W  guest (default): boot the bzImage through its own\n"
+		"                  decompressor; host: decompress a zstd kernel in\n"
+		"                  virtzd and enter its vmlinux directly (no KASLR)\n"
 		"  --ready-fd FD   when the guest starts write \"ok CID\\n\" to FD, or\n"
 		"                  \"error MESSAGE\\n\" if it cannot, then close FD\n"
 		"  --check         report whether this host can run virtz guests\n"
@@ -384,7 +383,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
-		.cfg = { .cmdline = DEFAULT_CMDLINE, .mem_mib = 256, .cpus = 1 },
+		.cfg = { .cmdline = DEFAULT_CMDLINE, .mem_mib = 256, .cpus = 1,
+			 .guest_decompress = true },
 		.label = "",
 		.env_id = -1,
 		.ready_fd = -1,

@@ -61,7 +61,7 @@ struct vm_config {
 	uint64_t mem_mib;
 	int cpus;
 	bool console;		/* copy guest serial output to stdout */
-	bool guest_decompress;	/* --decompress guest: no host vmlinux load */
+	bool guest_decompress;	/* default; --decompress host clears it */
 };
 
 struct vcpu {
