@@ -27,6 +27,12 @@
  * before returning, with fvm_lock still held.  Every allocation runs under
  * fvm_lock, so a freed slice can be handed out again only after every
  * bio that was mapped onto it has completed.
+ *
+ * Destroy of a mapped partition (Fuchsia allows Volume.Destroy on an open
+ * volume): its fvm targets are marked dead before that grace period, so
+ * every bio mapped after it fails with an I/O error, even once a new
+ * partition takes the same table entry.  The dead device stays until it
+ * is removed.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -73,7 +79,8 @@ struct fvm_pool {
 	void *buf;			/* copy_len bytes, for commits */
 	sector_t data_start;		/* physical slice 1 */
 	sector_t slice_sectors;
-	u16 mapped[FVM_MAX_VPARTITIONS];	/* fvm targets per partition */
+	u16 mapped[FVM_MAX_VPARTITIONS];	/* live fvm targets per partition */
+	struct list_head volumes;	/* fvm_volume.node, every fvm target */
 	struct fvm_index __rcu *index;
 	struct srcu_struct io_srcu;
 };
@@ -83,10 +90,17 @@ struct fvm_pool_target {
 	struct fvm_pool *pool;
 };
 
+/*
+ * One fvm target.  node is under fvm_lock.  dead is set under fvm_lock
+ * when the partition is destroyed, before the io_srcu grace period that
+ * frees its slices, and read by map() inside its io_srcu read side.
+ */
 struct fvm_volume {
 	struct dm_dev *pool_dev;	/* holds the pool device open */
 	struct dm_dev *data_dev;	/* where bios go */
 	struct fvm_pool *pool;
+	struct list_head node;		/* in pool->volumes */
+	bool dead;			/* its partition was destroyed */
 	u32 vpart;
 	u8 guid[FVM_GUID_LEN];
 };
@@ -318,13 +332,26 @@ static bool fvm_index_free_later(struct fvm_pool *pool, struct fvm_index *ix)
 /*
  * Commits m and makes it the pool's state.  With remap, the slice index
  * is rebuilt (before anything is written, so a failure leaves the disk
- * alone) and published.  When the change frees slices, the caller waits
+ * alone) and published; with dead_vpart, that partition's fvm targets are
+ * killed first.  When the change frees slices, the caller waits
  * until no bio mapped through the old index is in flight; otherwise the
  * old index is freed after that grace period in the background.  On
  * error m is still the caller's.
  */
+/* Marks the fvm targets of a destroyed partition dead; under fvm_lock. */
+static void fvm_pool_kill_volumes(struct fvm_pool *pool, u32 vpart)
+{
+	struct fvm_volume *v;
+
+	list_for_each_entry(v, &pool->volumes, node)
+		if (!v->dead && v->vpart == vpart)
+			WRITE_ONCE(v->dead, true);
+	pool->mapped[vpart] = 0;
+}
+
 static int fvm_pool_install(struct fvm_pool *pool, struct fvm_meta *m,
-			    bool remap, bool frees, const char **why)
+			    bool remap, bool frees, u32 dead_vpart,
+			    const char **why)
 {
 	struct fvm_index *ix = NULL, *old;
 	int ret;
@@ -342,14 +369,22 @@ static int fvm_pool_install(struct fvm_pool *pool, struct fvm_meta *m,
 	}
 	fvm_meta_free(pool->meta);
 	pool->meta = m;
+	if (dead_vpart)
+		fvm_pool_kill_volumes(pool, dead_vpart);
 	if (!ix)
 		return 0;
 	old = rcu_replace_pointer(pool->index, ix, lockdep_is_held(&fvm_lock));
-	if (!frees || !fvm_index_free_later(pool, old)) {
-		/* Expedited: metadata operations are rare, callers wait. */
-		synchronize_srcu_expedited(&pool->io_srcu);
-		fvm_index_free(old);
-	}
+	/* Nothing freed: no bio can land anywhere it must not. */
+	if (!frees && fvm_index_free_later(pool, old))
+		return 0;
+	/*
+	 * Slices were freed: wait until every bio mapped through the old
+	 * index has completed, before fvm_lock (which every allocation
+	 * takes) is dropped.  Expedited: metadata operations are rare, and
+	 * the caller waits.
+	 */
+	synchronize_srcu_expedited(&pool->io_srcu);
+	fvm_index_free(old);
 	return 0;
 }
 
@@ -425,10 +460,6 @@ int fvm_pool_op(struct fvm_pool *pool, struct fvm_op *op, const char **why)
 		/* Like Fuchsia, the limit lives in memory only. */
 		return fvm_set_limit(pool->meta, op->vpart, op->bytes);
 	}
-	if (op->kind == FVM_OP_DESTROY && pool->mapped[op->vpart]) {
-		*why = "partition is mapped by an fvm target; remove that device first";
-		return -EBUSY;
-	}
 	if (op->kind == FVM_OP_ALLOCATE && fvm_guid_is_zero(op->guid))
 		fvm_guid_generate(op->guid);
 	if (op->kind == FVM_OP_ALLOCATE &&
@@ -450,7 +481,8 @@ int fvm_pool_op(struct fvm_pool *pool, struct fvm_op *op, const char **why)
 	frees = op->kind == FVM_OP_SHRINK || op->kind == FVM_OP_DESTROY;
 	remap = frees || op->kind == FVM_OP_ALLOCATE ||
 		op->kind == FVM_OP_EXTEND;
-	ret = fvm_pool_install(pool, m, remap, frees, why);
+	ret = fvm_pool_install(pool, m, remap, frees,
+			       op->kind == FVM_OP_DESTROY ? op->vpart : 0, why);
 	if (ret)
 		goto err_free;
 	return 0;
@@ -596,6 +628,7 @@ static struct fvm_pool *fvm_pool_create(struct dm_target *ti,
 	pool->md = dm_table_get_md(ti->table);
 	pool->bdev = bdev;
 	pool->dev = bdev->bd_dev;
+	INIT_LIST_HEAD(&pool->volumes);
 	ret = init_srcu_struct(&pool->io_srcu);
 	if (ret) {
 		ti->error = "Out of memory";
@@ -765,7 +798,7 @@ static int fvm_pool_preresume(struct dm_target *ti)
 		fvm_meta_free(m);
 		goto out;
 	}
-	ret = fvm_pool_install(pool, m, false, false, &why);
+	ret = fvm_pool_install(pool, m, false, false, 0, &why);
 	if (ret) {
 		DMERR("%s: growing the pool: %s", dm_device_name(pool->md),
 		      why);
@@ -1131,6 +1164,7 @@ static int fvm_vol_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	pool->users++;
 	pool->mapped[v->vpart]++;
+	list_add_tail(&v->node, &pool->volumes);
 	v->pool = pool;
 	mutex_unlock(&fvm_lock);
 
@@ -1179,7 +1213,9 @@ static void fvm_vol_dtr(struct dm_target *ti)
 	struct fvm_volume *v = ti->private;
 
 	mutex_lock(&fvm_lock);
-	v->pool->mapped[v->vpart]--;
+	list_del(&v->node);
+	if (!v->dead)
+		v->pool->mapped[v->vpart]--;
 	fvm_pool_put(v->pool);
 	mutex_unlock(&fvm_lock);
 	dm_put_device(ti, v->data_dev);
@@ -1247,6 +1283,8 @@ static int fvm_vol_map(struct dm_target *ti, struct bio *bio)
 
 	off = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	vslice = div_u64_rem(off, slice, &in_slice);
+	if (unlikely(READ_ONCE(v->dead)))
+		goto kill;
 	ix = srcu_dereference(pool->index, &pool->io_srcu);
 	ok = fvm_vol_check(v, ix, vslice, in_slice, bio_sectors(bio), &pslice);
 	if (ok < bio_sectors(bio)) {
@@ -1268,8 +1306,10 @@ static int fvm_vol_map(struct dm_target *ti, struct bio *bio)
 
 kill:
 	fvm_io_done(pool, *srcu_idx);
-	DMERR_LIMIT("%s: I/O to unmapped vslice (from vslice %llu)",
-		    dm_table_device_name(ti->table), vslice);
+	DMERR_LIMIT("%s: I/O to %s (from vslice %llu)",
+		    dm_table_device_name(ti->table),
+		    READ_ONCE(v->dead) ? "a destroyed partition" :
+					 "unmapped vslice", vslice);
 	return DM_MAPIO_KILL;
 }
 
@@ -1297,7 +1337,7 @@ static void fvm_vol_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		mutex_lock(&fvm_lock);
 		m = v->pool->meta;
-		if (fvm_vpart_allocated(&m->part[v->vpart]))
+		if (!v->dead && fvm_vpart_allocated(&m->part[v->vpart]))
 			DMEMIT("%u %u %llu %u", v->vpart,
 			       m->part[v->vpart].slices, m->limit[v->vpart],
 			       m->part[v->vpart].flags);

@@ -17,6 +17,10 @@
 # returned, it would land in c's new slice.  At the end every stamp of c
 # must be intact, a's verification must have passed, the metadata must
 # check clean, and the kernel log must be free of splats (the harness).
+#
+# Then Destroy of an open volume: d is destroyed while fio writes to it at
+# queue depth 32; e at once takes d's slices and is stamped.  The stamp
+# must survive, and every later write to d must fail.
 # Prints TAP.
 set -u
 export DM_DISABLE_UDEV=1
@@ -45,7 +49,7 @@ cleanup() {
 	local d
 	for j in $(jobs -p); do kill "$j" 2>/dev/null; done
 	wait 2>/dev/null
-	for d in $P-a $P-b $P-c; do dmsetup remove "$d" 2>/dev/null; done
+	for d in $P-a $P-b $P-c $P-d $P-e; do dmsetup remove "$d" 2>/dev/null; done
 	dmsetup remove $P 2>/dev/null
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	rm -rf "$WORK"
@@ -137,6 +141,46 @@ t "churn shells saw no failed operation" bash -c "! grep -q failed '$WORK/churn.
 t "churn shells did work" bash -c "dmsetup status $P | awk '{exit !(\$9 > $ROUNDS * 3 + 10)}'"
 t "b kept 16 slices, c has $((ROUNDS + 1))" \
 	test "$(st $P-b 2) $(st $P-c 2)" = "16 $((ROUNDS + 1))"
+
+# --- Destroy while open, under load ----------------------------------------------------
+# pslices of a partition, as the pool device (reads pass through) says.
+pslices() {
+	"$VIRTZCTL" -j fvm info /dev/mapper/$P |
+		jq -c "[.partitions[] | select(.name==\"$1\") | .extents[] | range(.pslice; .pslice + .count)]"
+}
+t "allocate and map d (4 slices)" bash -c "msg() { dmsetup message $P 0 \"\$@\"; }
+	msg allocate d 4 && dmsetup create $P-d --table '0 $((4 * SS)) fvm /dev/mapper/$P d'"
+D_PS=$(pslices d)
+fio --name=d --filename=/dev/mapper/$P-d --rw=randwrite --bs=16k \
+	--ioengine=libaio --iodepth=32 --direct=1 --size=4M \
+	--time_based --runtime=600 --continue_on_error=all \
+	--output-format=json --output="$WORK/fio-d.json" >/dev/null 2>&1 &
+FIO_D=$!
+sleep 3
+t "destroy d while fio writes to it" msg destroy d
+t "allocate e (4 slices) and map it" bash -c "msg() { dmsetup message $P 0 \"\$@\"; }
+	msg allocate e 4 && dmsetup create $P-e --table '0 $((4 * SS)) fvm /dev/mapper/$P e'"
+yes "e took the slices of d" | head -c $((4 * SLICE)) >"$WORK/stamp.e"
+t "stamp e at once" dd if="$WORK/stamp.e" of=/dev/mapper/$P-e bs=$SLICE count=4 oflag=direct status=none
+t "e holds exactly the slices d gave up ($D_PS)" test "$(pslices e)" = "$D_PS"
+sleep 3
+t "fio still running against dead d" kill -0 $FIO_D
+kill -INT $FIO_D 2>/dev/null
+wait $FIO_D
+t "e's stamp is intact after fio on d kept writing" \
+	bash -c "dd if=/dev/mapper/$P-e bs=$SLICE count=4 iflag=direct status=none | cmp - '$WORK/stamp.e'"
+t "fio on d saw I/O errors after the destroy" \
+	jq -e '(.jobs[0].total_err // 0) > 0 or .jobs[0].error != 0' "$WORK/fio-d.json"
+t "a write to d fails" bash -c "! dd if=/dev/zero of=/dev/mapper/$P-d bs=4096 count=1 oflag=direct status=none"
+t "a read of d fails" bash -c "! dd if=/dev/mapper/$P-d of=/dev/null bs=4096 count=1 iflag=direct status=none"
+t "d's status shows no partition" test "$(st $P-d 2)" = "-"
+t "e is not counted as mapped by d's dead target" bash -c "
+	[ \$('$VIRTZCTL' -j volume info $P e | jq .mapped) = 1 ]"
+t "the dead device of d can be removed" dmsetup remove $P-d
+t "e still holds its stamp" \
+	bash -c "dd if=/dev/mapper/$P-e bs=$SLICE count=4 iflag=direct status=none | cmp - '$WORK/stamp.e'"
+t "remove e" bash -c "dmsetup remove $P-e && dmsetup message $P 0 destroy e"
+
 t "remove volumes and pool" bash -c "dmsetup remove $P-a && dmsetup remove $P-b && dmsetup remove $P-c && dmsetup remove $P"
 t "metadata checks clean" "$VIRTZCTL" fvm check "$LOOP"
 t "raw device: a, b, c and no churn partitions left" bash -c \
