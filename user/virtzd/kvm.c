@@ -156,8 +156,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	 * No virtual PMU: nothing in virtzd describes or migrates one, and
 	 * CPUID says there is none (cpuid.c).  Must precede the vCPUs.
 	 */
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PMU_CAPABILITY) &
-	    KVM_PMU_CAP_DISABLE) {
+	ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PMU_CAPABILITY);
+	if (ret > 0 && (ret & KVM_PMU_CAP_DISABLE)) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_PMU_CAPABILITY,
 			.args[0] = KVM_PMU_CAP_DISABLE,
