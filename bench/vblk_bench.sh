@@ -76,6 +76,8 @@ run_until_done() {
 	for ((i = 0; i < 900; i++)); do
 		grep -q VBLK-BENCH-DONE "$WORK/$name.out" 2>/dev/null && break
 		kill -0 $pid 2>/dev/null || break
+		# Progress: the guest's last line every 30 s.
+		((i % 30 == 29)) && echo "vblk_bench: $name ${i}s: $(tr -d '\r' <"$WORK/$name.out" | grep -v '^$' | tail -n1 | cut -c1-120)" >&2
 		sleep 1
 	done
 	kill $pid 2>/dev/null
