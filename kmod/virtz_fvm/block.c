@@ -110,7 +110,10 @@ struct vblk_tag {
 /* Memfd pages a request references without allocating an array: 64 KiB. */
 #define VBLK_INLINE_PAGES	16
 
-/* One request accepted from the FIFO, from validation to its response. */
+/*
+ * One request accepted from the FIFO, from validation to its response.
+ * A session has one per FIFO entry, taken from its io_free list.
+ */
 struct vblk_io {
 	struct vblk_session *s;
 	struct vblk_vmo *vmo;	/* holds vmo->inflight, or NULL */
@@ -129,13 +132,15 @@ struct vblk_io {
 	unsigned int poff;
 	struct page **mpages;
 	unsigned int nr_mpages;
-	struct page *mpages_inline[VBLK_INLINE_PAGES];
 	/* DECOMPRESS_WITH_ZSTD: the compressed data as read, and its use. */
 	struct page **zpages;
 	unsigned int nr_zpages;
 	u32 zprefix;
 	u32 ztotal;
 	u32 zout;
+	struct vblk_io *next_free;	/* in the session's io_free list */
+	/* Not cleared when the slot is taken: filled before use. */
+	struct page *mpages_inline[VBLK_INLINE_PAGES];
 };
 
 /* A transaction group: GROUP_ITEM requests answered once, after LAST. */
@@ -150,12 +155,14 @@ struct vblk_group {
 
 /*
  * A session.  Locking: @lock (taken from bio completion, so irqsave)
- * protects @vmos, @nr_vmos, every vmo's inflight and close_io, @ios, the
- * response ring and @groups.  @read_mutex serializes reapers (read() and
- * SUBMIT_REAP), so that a response is taken off the ring only once it has
- * reached userspace.  Everything else is set at open and constant.  @wait
- * is woken whenever a response is queued or taken or @ios drops: reapers,
- * blocked writers, poll and release all wait there.
+ * protects @vmos, @nr_vmos, every vmo's inflight and close_io, @ios,
+ * @io_free, the response ring and @groups.  @read_mutex serializes
+ * reapers (read() and SUBMIT_REAP), so that a response is taken off the
+ * ring only once it has reached userspace.  Everything else is set at
+ * open and constant.  @wait is woken whenever a response is queued or
+ * taken or @ios drops: reapers, blocked writers, poll and release all
+ * wait there, each registered on it before it checks, under @lock, what
+ * it waits for (so a waker under @lock may skip an empty queue).
  */
 struct vblk_session {
 	struct file *bdev_file;
@@ -175,6 +182,9 @@ struct vblk_session {
 	unsigned int nr_vmos;
 	/* Requests accepted and not finished; ios + resp_count <= depth. */
 	unsigned int ios;
+	/* Of @io_slots, those not accepted: there is one for each of @ios. */
+	struct vblk_io *io_free;
+	struct vblk_io *io_slots;	/* VIRTZ_BLOCK_FIFO_DEPTH of them */
 	unsigned int resp_head;
 	unsigned int resp_count;
 	struct virtz_block_fifo_response resp[VIRTZ_BLOCK_FIFO_DEPTH];
@@ -381,7 +391,8 @@ static int vblk_memfd_get_pages(struct vblk_io *io, u64 off, u64 bytes,
 			folio_mark_dirty(folio);
 		folio_unlock(folio);
 		io->mpages[io->nr_mpages++] = page;
-		cond_resched();
+		if (n > VBLK_INLINE_PAGES)
+			cond_resched();
 	}
 out:
 	if (fill)
@@ -439,6 +450,17 @@ static long vblk_attach_vmo(struct vblk_session *s, void __user *argp)
 	return 0;
 }
 
+/* Wakes @s->wait, under the lock. */
+static void vblk_wake_locked(struct vblk_session *s)
+{
+	/*
+	 * No barrier needed: every waiter is on the queue before it checks,
+	 * under the lock, what it waits for (see struct vblk_session).
+	 */
+	if (waitqueue_active(&s->wait))
+		wake_up(&s->wait);
+}
+
 /* A new request would find a place for its response; under the lock. */
 static bool vblk_has_room(struct vblk_session *s)
 {
@@ -487,7 +509,7 @@ static void vblk_finish_locked(struct vblk_session *s,
 			memset(g, 0, sizeof(*g));
 		}
 	}
-	wake_up(&s->wait);
+	vblk_wake_locked(s);
 }
 
 static void vblk_close_work(struct work_struct *work);
@@ -508,14 +530,16 @@ static void vblk_io_finish(struct vblk_io *io)
 	struct vblk_vmo *vmo = io->vmo;
 	unsigned long flags;
 
+	/* The memory goes back before the answer. */
+	vblk_memfd_put_pages(io);
+	vblk_free_zpages(io);
 	spin_lock_irqsave(&s->lock, flags);
 	if (vmo && !--vmo->inflight && vmo->close_io)
 		queue_work(virtz_block_wq, &vmo->close_io->work);
 	vblk_finish_locked(s, &io->tag, io->status);
+	io->next_free = s->io_free;
+	s->io_free = io;
 	spin_unlock_irqrestore(&s->lock, flags);
-	vblk_memfd_put_pages(io);
-	vblk_free_zpages(io);
-	kfree(io);
 }
 
 static void vblk_io_error(struct vblk_io *io, int err)
@@ -907,7 +931,7 @@ static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 /*
  * Accepts one request: takes a place in the FIFO (waiting for one unless
  * @nonblock), joins its group, and starts it.  Returns 0, or -EAGAIN /
- * -ERESTARTSYS / -ENOMEM with nothing consumed.
+ * -ERESTARTSYS with nothing consumed.
  */
 static int vblk_accept(struct vblk_session *s,
 		       const struct virtz_block_fifo_request *req, bool nonblock)
@@ -932,13 +956,6 @@ static int vblk_accept(struct vblk_session *s,
 		status = -EINVAL;
 	}
 
-	io = kzalloc(sizeof(*io), GFP_KERNEL);
-	if (!io)
-		return -ENOMEM;
-	io->s = s;
-	atomic_set(&io->pending, 1);
-	INIT_WORK(&io->work, vblk_post_flush_work);
-
 	spin_lock_irq(&s->lock);
 	if (!vblk_has_room(s)) {
 		if (nonblock)
@@ -948,10 +965,12 @@ static int vblk_accept(struct vblk_session *s,
 								s->lock);
 		if (err) {
 			spin_unlock_irq(&s->lock);
-			kfree(io);
 			return err;
 		}
 	}
+	/* ios < depth: a slot is free. */
+	io = s->io_free;
+	s->io_free = io->next_free;
 	s->ios++;
 	if (tag.grouped) {
 		struct vblk_group *g = &s->groups[tag.group];
@@ -975,9 +994,13 @@ static int vblk_accept(struct vblk_session *s,
 			}
 		}
 	}
-	io->tag = tag;
 	spin_unlock_irq(&s->lock);
 
+	memset(io, 0, offsetof(struct vblk_io, mpages_inline));
+	io->s = s;
+	io->tag = tag;
+	atomic_set(&io->pending, 1);
+	INIT_WORK(&io->work, vblk_post_flush_work);
 	if (!status)
 		status = vblk_start(s, io, req);
 	if (status) {
@@ -1069,7 +1092,7 @@ static ssize_t vblk_reap(struct vblk_session *s, char __user *buf,
 		/* Only reapers take entries off, and they hold read_mutex. */
 		s->resp_head = (s->resp_head + n) % VIRTZ_BLOCK_FIFO_DEPTH;
 		s->resp_count -= n;
-		wake_up(&s->wait);
+		vblk_wake_locked(s);
 	}
 	spin_unlock_irq(&s->lock);
 	mutex_unlock(&s->read_mutex);
@@ -1218,6 +1241,7 @@ static int vblk_release(struct inode *inode, struct file *file)
 			vblk_vmo_free(s->vmos[id]);
 	fput(s->bdev_file);
 	mutex_destroy(&s->read_mutex);
+	kvfree(s->io_slots);
 	kfree(s);
 	return 0;
 }
@@ -1261,6 +1285,7 @@ static long vblk_open_session(void __user *argp)
 	struct virtz_block_open_session o;
 	struct vblk_session *s;
 	struct file *bdev_file;
+	unsigned int i;
 	int err, fd;
 
 	if (copy_from_user(&o, argp, sizeof(o)))
@@ -1293,6 +1318,15 @@ static long vblk_open_session(void __user *argp)
 	err = vblk_set_map(s, &o);
 	if (err)
 		goto err_free;
+	err = -ENOMEM;
+	s->io_slots = kvcalloc(VIRTZ_BLOCK_FIFO_DEPTH, sizeof(*s->io_slots),
+			       GFP_KERNEL);
+	if (!s->io_slots)
+		goto err_free;
+	for (i = 0; i < VIRTZ_BLOCK_FIFO_DEPTH; i++) {
+		s->io_slots[i].next_free = s->io_free;
+		s->io_free = &s->io_slots[i];
+	}
 
 	fd = anon_inode_getfd("[virtz-block-session]", &vblk_session_fops, s,
 			      O_RDWR | O_CLOEXEC);
@@ -1303,6 +1337,7 @@ static long vblk_open_session(void __user *argp)
 	return fd;
 
 err_free:
+	kvfree(s->io_slots);
 	mutex_destroy(&s->read_mutex);
 	kfree(s);
 err_fput:
