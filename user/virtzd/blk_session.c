@@ -18,8 +18,9 @@
  * Requests wait in order when the FIFO (64 entries) or the groups are
  * full.  WRITE_ZEROES is not offered: TRIM does not promise zeros.
  *
- * The VMO holds the memfd's pages from attach time; see virtio_blk.c for
- * how the balloon is kept from replacing them.
+ * The VMO keeps the memfd, not its pages: the kernel looks the pages up
+ * for each request, so the balloon may punch guest RAM at any time (see
+ * Documentation/admin-guide/block-sessions.rst).
  */
 #include <errno.h>
 #include <fcntl.h>
