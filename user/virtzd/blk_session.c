@@ -54,6 +54,7 @@ struct blk_session {
 	int slot_group[SLOTS];		/* its group, or -1 */
 	bool slot_bounce[SLOTS];	/* its data is in @bounce */
 	bool dead;			/* a submit failed: all I/O fails */
+	unsigned int nerr;		/* failures reported on stderr */
 	uint8_t *bounce;		/* VIRTQ_MAX_BYTES, block-aligned */
 	uint16_t bounce_vmoid;
 	bool bounce_busy;
@@ -245,6 +246,11 @@ static void finish_slot(struct blk_session *s, uint32_t slot, int err)
 	if (slot >= SLOTS || !s->slot[slot])
 		return;		/* not ours: the kernel would be wrong */
 	r = s->slot[slot];
+	if (err && s->nerr++ < 8)
+		fprintf(stderr, "virtzd: block session: %s of %u bytes at sector %llu failed: %s%s\n",
+			vblk_type_name(r->type), (unsigned int)r->len,
+			(unsigned long long)r->sector, strerror(-err),
+			s->nerr == 8 ? " (not reporting more)" : "");
 	if (err)
 		r->err = err;
 	s->fifo_used -= s->slot_fifo[slot];
