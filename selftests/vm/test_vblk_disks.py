@@ -236,6 +236,13 @@ def main():
         tap(out and out.split() == [str(8 * MiB // 512), "0", "1", "0"],
             "sizes and read-only flags as the host says", out)
 
+        out = g.run("cat /sys/block/%s/queue/max_segment_size "
+                    "/sys/block/%s/queue/max_segments; dd if=/dev/%s of=/dev/null "
+                    "bs=4M count=2 iflag=direct 2>&1; echo rc=$?" % (vrw, vrw, vrw))
+        tap(out and out.split()[:2] == ["16384", "62"] and "rc=0" in out,
+            "segments of at most 16 KiB, 62 of them: a 4 MiB O_DIRECT read "
+            "arrives as requests that fit a chain", out)
+
         out = guest_write(g, vrw, "rw", 1)
         lines = out.splitlines()
         sums = [l.split()[0] for l in lines if len(l.split()) == 2 and len(l.split()[0]) == 32]

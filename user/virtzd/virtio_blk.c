@@ -29,6 +29,7 @@
 #include "vzctlsock.h"
 
 #define VIRTIO_ID_BLOCK			2
+#define VIRTIO_BLK_F_SIZE_MAX		1
 #define VIRTIO_BLK_F_SEG_MAX		2
 #define VIRTIO_BLK_F_RO			5
 #define VIRTIO_BLK_F_BLK_SIZE		6
@@ -38,6 +39,18 @@
 #define CONFIG_SIZE			60
 /* Header and status take a descriptor each (Linux puts them apart). */
 #define SEG_MAX				(VIRTQ_MAX_SEGS - 2)
+/*
+ * Largest data segment.  Without it a Linux guest merges physically
+ * contiguous pages into segments of any size, and a request may carry
+ * SEG_MAX of them; with it a request's data is at most
+ * SEG_MAX * SIZE_MAX = 992 KiB, which leaves room in a chain's
+ * VIRTQ_MAX_BYTES for the 16-byte header.  (Before, a 1 MiB O_DIRECT
+ * write from a contiguous buffer came as 1 MiB + 16 bytes and was refused
+ * as a malformed chain, breaking the device.)
+ */
+#define SIZE_MAX_BYTES			(16U << 10)
+_Static_assert((uint64_t)SEG_MAX * SIZE_MAX_BYTES + 16 <= VIRTQ_MAX_BYTES,
+	       "a request of SEG_MAX full segments must fit a chain");
 
 struct vblk {
 	struct virtio_dev dev;
@@ -64,11 +77,12 @@ static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data,
 {
 	struct vblk *v = vd->priv;
 	uint8_t c[CONFIG_SIZE] = { 0 };
-	uint32_t seg = SEG_MAX, bs = v->geom.block_size;
+	uint32_t seg = SEG_MAX, bs = v->geom.block_size, size = SIZE_MAX_BYTES;
 	uint32_t dmax = VBLK_MAX_RANGE_SECTORS, nseg = VBLK_MAX_RANGES;
 	uint32_t align = bs / VBLK_SECTOR;
 
 	memcpy(c + 0, &v->geom.sectors, 8);
+	memcpy(c + 8, &size, 4);	/* size_max */
 	memcpy(c + 12, &seg, 4);
 	memcpy(c + 20, &bs, 4);
 	memcpy(c + 36, &dmax, 4);	/* max_discard_sectors */
@@ -322,8 +336,8 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 		goto err_be;
 	}
 
-	f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
-	    1ULL << VIRTIO_BLK_F_FLUSH;
+	f = 1ULL << VIRTIO_BLK_F_SIZE_MAX | 1ULL << VIRTIO_BLK_F_SEG_MAX |
+	    1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (v->geom.ro)
 		f |= 1ULL << VIRTIO_BLK_F_RO;
 	if (v->geom.discard)
