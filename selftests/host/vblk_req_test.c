@@ -126,6 +126,15 @@ TEST_F(req, header_split_across_descriptors)
 	ASSERT_EQ(VBLK_PENDING, self->r.status);
 }
 
+/* A request comes from malloc(): parsing leaves no stale error behind. */
+TEST_F(req, parse_clears_the_backend_state)
+{
+	memset(&self->r, 0xa5, sizeof(self->r));
+	ASSERT_EQ(0, simple(self, VIRTIO_BLK_T_IN, 8, 512));
+	ASSERT_EQ(0, self->r.err);
+	ASSERT_EQ(0, self->r.pending_ops);
+}
+
 TEST_F(req, header_copied_once)
 {
 	ASSERT_EQ(0, simple(self, VIRTIO_BLK_T_IN, 8, 512));

@@ -164,6 +164,9 @@ int vblk_parse(const struct vblk_geom *g, const struct virtq_elem *e,
 	r->nrange = 0;
 	r->written = 0;
 	r->status_ptr = NULL;
+	/* Backends count on a clean error (the session backend did not reset it). */
+	r->err = 0;
+	r->pending_ops = 0;
 
 	/* The status is the last writable byte: skip empty trailing segments. */
 	for (last_in = e->n_in - 1; last_in >= 0; last_in--)
