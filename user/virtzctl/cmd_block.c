@@ -50,6 +50,28 @@ static const struct {
 
 #define N_FLAGS (sizeof(dev_flags) / sizeof(dev_flags[0]))
 
+void ctl_json_dev_flags(struct jw *w, const char *key, uint32_t flags)
+{
+	size_t i;
+
+	jw_arr_open(w, key);
+	for (i = 0; i < N_FLAGS; i++)
+		if (flags & dev_flags[i].bit)
+			jw_str(w, NULL, dev_flags[i].name);
+	jw_arr_close(w);
+}
+
+void ctl_print_dev_flags(uint32_t flags)
+{
+	size_t i;
+
+	for (i = 0; i < N_FLAGS; i++)
+		if (flags & dev_flags[i].bit)
+			printf(" %s", dev_flags[i].name);
+	if (!flags)
+		printf(" none");
+}
+
 static int parse_u64(const char *s, uint64_t *v)
 {
 	char *end;
@@ -85,7 +107,6 @@ static int do_info(struct ctl *ctl, int argc, char **argv)
 	struct virtz_block_info info;
 	bool ro = false;
 	int c, sfd, err;
-	size_t i;
 
 	optind = 0;	/* 0: glibc re-initializes, so options may follow DEVICE */
 	while ((c = getopt_long(argc, argv, "rm:h", opts, NULL)) != -1) {
@@ -128,11 +149,7 @@ static int do_info(struct ctl *ctl, int argc, char **argv)
 		jw_u64(&w, "block_size", info.block_size);
 		jw_u64(&w, "max_transfer_size", info.max_transfer_size);
 		jw_u64(&w, "flags", info.flags);
-		jw_arr_open(&w, "flag_names");
-		for (i = 0; i < N_FLAGS; i++)
-			if (info.flags & dev_flags[i].bit)
-				jw_str(&w, NULL, dev_flags[i].name);
-		jw_arr_close(&w);
+		ctl_json_dev_flags(&w, "flag_names", info.flags);
 		jw_obj_close(&w);
 		jw_end(&w);
 		return CTL_OK;
@@ -141,10 +158,8 @@ static int do_info(struct ctl *ctl, int argc, char **argv)
 	       argv[optind], (uint64_t)info.block_count, info.block_size,
 	       info.max_transfer_size);
 	printf("    flags");
-	for (i = 0; i < N_FLAGS; i++)
-		if (info.flags & dev_flags[i].bit)
-			printf(" %s", dev_flags[i].name);
-	printf("%s\n", info.flags ? "" : " none");
+	ctl_print_dev_flags(info.flags);
+	printf("\n");
 	return CTL_OK;
 }
 

@@ -427,35 +427,16 @@ static int do_map(struct ctl *ctl, struct vz_genl *g, int argc, char **argv)
 	return vzdm_volume_map(g, argv[1], &p, false, OBJ) ? CTL_ERR : CTL_OK;
 }
 
-/* Fuchsia's DeviceFlag names, as virtzctl block info prints them. */
-static const struct {
-	uint32_t bit;
-	const char *name;
-} dev_flags[] = {
-	{ VIRTZ_BLOCK_DEV_READONLY, "readonly" },
-	{ VIRTZ_BLOCK_DEV_REMOVABLE, "removable" },
-	{ VIRTZ_BLOCK_DEV_TRIM_SUPPORT, "trim" },
-	{ VIRTZ_BLOCK_DEV_FUA_SUPPORT, "fua" },
-	{ VIRTZ_BLOCK_DEV_ZSTD_DECOMPRESSION_SUPPORT, "zstd" },
-	{ VIRTZ_BLOCK_DEV_BARRIER_SUPPORT, "barrier" },
-};
-
 /* Block.GetInfo of the volume: JSON fields, or one line of text. */
 static void put_block_info(struct ctl *ctl, struct jw *w,
 			   const struct vzdm_part *p)
 {
-	size_t i;
-
 	if (ctl->json) {
 		jw_u64(w, "block_count", p->block_count);
 		jw_u64(w, "block_size", p->block_size);
 		jw_u64(w, "max_transfer_size", p->max_transfer);
 		jw_u64(w, "block_flags", p->block_flags);
-		jw_arr_open(w, "block_flag_names");
-		for (i = 0; i < sizeof(dev_flags) / sizeof(dev_flags[0]); i++)
-			if (p->block_flags & dev_flags[i].bit)
-				jw_str(w, NULL, dev_flags[i].name);
-		jw_arr_close(w);
+		ctl_json_dev_flags(w, "block_flag_names", p->block_flags);
 		return;
 	}
 	printf("  block: %" PRIu64 " blocks of %u bytes, max transfer ",
@@ -465,10 +446,8 @@ static void put_block_info(struct ctl *ctl, struct jw *w,
 	else
 		printf("%u bytes", p->max_transfer);
 	printf(", flags");
-	for (i = 0; i < sizeof(dev_flags) / sizeof(dev_flags[0]); i++)
-		if (p->block_flags & dev_flags[i].bit)
-			printf(" %s", dev_flags[i].name);
-	printf(p->block_flags ? "\n" : " none\n");
+	ctl_print_dev_flags(p->block_flags);
+	printf("\n");
 }
 
 static int do_info(struct ctl *ctl, struct vz_genl *g, int argc, char **argv)

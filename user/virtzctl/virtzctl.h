@@ -11,6 +11,7 @@
 #define VIRTZCTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../lib/json.h"
@@ -29,6 +30,13 @@ struct ctl_cmd {
 
 /* Links @cmd into the object table; CTL_COMMAND() calls it at start-up. */
 void ctl_register(struct ctl_cmd *cmd);
+
+/*
+ * Fuchsia's block DeviceFlags (VIRTZ_BLOCK_DEV_*) by name: a JSON array
+ * @key of names, or " name name" (" none") on stdout.  cmd_block.c.
+ */
+void ctl_json_dev_flags(struct jw *w, const char *key, uint32_t flags);
+void ctl_print_dev_flags(uint32_t flags);
 
 /*
  * Each cmd_<object>.c names its object once, at file scope:

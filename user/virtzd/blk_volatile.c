@@ -63,22 +63,6 @@ static int mark(struct blk_volatile *v, uint64_t s, uint64_t n)
 	return 0;
 }
 
-static int full_pread(int fd, uint8_t *p, uint64_t len, uint64_t off)
-{
-	uint64_t at = 0;
-
-	while (at < len) {
-		ssize_t n = pread(fd, p + at, len - at, off + at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		at += n;
-	}
-	return 0;
-}
-
 static int full_pwrite(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 {
 	uint64_t at = 0;
@@ -107,7 +91,7 @@ static int merged_read(struct blk_volatile *v, uint8_t *p, uint64_t s,
 		while (run < n && written(v, s + run) == ov)
 			run++;
 		if (ov)
-			ret = full_pread(v->memfd, p, run * VBLK_SECTOR,
+			ret = vblk_pread_full(v->memfd, p, run * VBLK_SECTOR,
 					 s * VBLK_SECTOR);
 		else
 			ret = v->lower->ops->pread(v->lower, p, run * VBLK_SECTOR,
