@@ -992,12 +992,8 @@ TEST_F(sess, memfd_punch_while_attached_frees_the_memory)
 	uint8_t *m;
 	int fd;
 
-	fd = memfd_create("vzb-big", MFD_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, size));
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	memset(m, 0x77, size);
+	m = memfd_filled("vzb-big", size, 0x77, &fd);
+	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, munmap(m, size));
 	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
 	/* Through the session, both ways, at both ends. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -205,4 +206,24 @@ int run1(int sfd, const struct virtz_block_fifo_request *req,
 	if (n != 1)
 		return n < 0 ? (int)n : -EPROTO;
 	return resp->status;
+}
+
+uint8_t *memfd_filled(const char *name, size_t size, int byte, int *fd)
+{
+	uint8_t *m;
+
+	*fd = memfd_create(name, MFD_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	if (ftruncate(*fd, size))
+		goto fail;
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	memset(m, byte, size);
+	return m;
+fail:
+	close(*fd);
+	*fd = -1;
+	return NULL;
 }

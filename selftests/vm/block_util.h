@@ -32,6 +32,12 @@ bool is_blockdev(const char *path);
 int direct_read(const char *dev, uint64_t off, void *buf, size_t len);
 int direct_write(const char *dev, uint64_t off, const void *buf, size_t len);
 
+/*
+ * A memfd of @size bytes, every byte @byte, mapped shared: returns the
+ * mapping (the caller munmaps it and closes *@fd), or NULL.
+ */
+uint8_t *memfd_filled(const char *name, size_t size, int byte, int *fd);
+
 /* Deterministic pattern: byte i of the stream seeded by @seed. */
 void fill_pattern(void *buf, size_t len, uint32_t seed);
 

@@ -234,12 +234,8 @@ TEST_F(z, decompresses_into_a_memfd_with_a_hole)
 	uint8_t *m;
 	int fd;
 
-	fd = memfd_create("vzb-zstd", MFD_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, VMO_SIZE));
-	m = mmap(NULL, VMO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	memset(m, 0xa5, VMO_SIZE);
+	m = memfd_filled("vzb-zstd", VMO_SIZE, 0xa5, &fd);
+	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, vzb_attach_memfd(self->sfd, fd, 0, 0, 0, &vmo));
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       64 * 1024, 512 * 1024));
