@@ -329,15 +329,6 @@ static bool fvm_index_free_later(struct fvm_pool *pool, struct fvm_index *ix)
 	return true;
 }
 
-/*
- * Commits m and makes it the pool's state.  With remap, the slice index
- * is rebuilt (before anything is written, so a failure leaves the disk
- * alone) and published; with dead_vpart, that partition's fvm targets are
- * killed first.  When the change frees slices, the caller waits
- * until no bio mapped through the old index is in flight; otherwise the
- * old index is freed after that grace period in the background.  On
- * error m is still the caller's.
- */
 /* Marks the fvm targets of a destroyed partition dead; under fvm_lock. */
 static void fvm_pool_kill_volumes(struct fvm_pool *pool, u32 vpart)
 {
@@ -349,6 +340,16 @@ static void fvm_pool_kill_volumes(struct fvm_pool *pool, u32 vpart)
 	pool->mapped[vpart] = 0;
 }
 
+/*
+ * Commits m and makes it the pool's state.  With remap, the slice index
+ * is rebuilt (before anything is written, so a failure leaves the disk
+ * alone) and published; with dead_vpart (0: none, since
+ * entry 0 is never a partition), that partition's fvm targets are killed
+ * first.  When the change frees slices, the caller waits
+ * until no bio mapped through the old index is in flight; otherwise the
+ * old index is freed after that grace period in the background.  On
+ * error m is still the caller's.
+ */
 static int fvm_pool_install(struct fvm_pool *pool, struct fvm_meta *m,
 			    bool remap, bool frees, u32 dead_vpart,
 			    const char **why)
