@@ -26,7 +26,6 @@ Options: --runs N (default 1), --memory MIB (128), --cpus N (1),
 reported and left out of the figures.
 """
 import argparse
-import fcntl
 import glob
 import os
 import select
@@ -34,23 +33,17 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../selftests/guest"))
+import kvm_keeper as kvm_keeper_mod  # noqa: E402
+
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MARKER = b"VIRTZ-GUEST-READY"
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1"
 
 
 def kvm_keeper():
-    """
-    Holds an idle VM (irqchip, one vCPU never run) for the whole run: the
-    first VM created and the last destroyed flip KVM's static keys, which
-    patches the test VM's kernel text, and the test VM's TCG sometimes
-    runs stale code meanwhile ("int3" Oops, "Fatal exception in
-    interrupt" in the test VM).  See selftests/guest/bootloop.py.
-    """
-    kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    vm = fcntl.ioctl(kvm, 0xae01, 0)            # KVM_CREATE_VM
-    fcntl.ioctl(vm, 0xae60, 0)                  # KVM_CREATE_IRQCHIP
-    return kvm, vm, fcntl.ioctl(vm, 0xae41, 0)  # KVM_CREATE_VCPU
+    """The idle VM held for the whole run: selftests/guest/kvm_keeper.py."""
+    return kvm_keeper_mod.hold()
 
 
 def status_kib(pid, field):

@@ -25,7 +25,6 @@ The console of every boot that was not "ok" is kept in --log DIR, with
 the boot's number in the file name.  Extra virtzd options go after "--".
 """
 import argparse
-import fcntl
 import glob
 import os
 import re
@@ -34,24 +33,18 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "."))
+import kvm_keeper as kvm_keeper_mod  # noqa: E402
+
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 MARKER = b"VIRTZ-GUEST-READY"
 BAD = re.compile(rb"Kernel panic|Fatal exception|Oops|general protection")
 WARN = re.compile(rb"WARNING:|Call Trace|XSAVE consistency|BUG:")
 
 
-KVM_CREATE_VM = 0xae01
-KVM_CREATE_VCPU = 0xae41
-KVM_CREATE_IRQCHIP = 0xae60
-
-
 def kvm_keeper():
     """Holds a VM with an irqchip and one (never run) vCPU: see above."""
-    kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
-    fcntl.ioctl(vm, KVM_CREATE_IRQCHIP, 0)
-    vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
-    return kvm, vm, vcpu
+    return kvm_keeper_mod.hold()
 
 
 def boot(argv, timeout):

@@ -104,17 +104,11 @@ step "modules load for the remaining tests" load_modules
 # first VM and destroying the last patch this kernel's text (KVM's static
 # keys), which under the test VM's TCG now and then runs stale code and
 # ends in an int3 Oops in __schedule - the "Fatal exception in interrupt"
-# that nested-guest tests used to die of.  See test_virtzd_guest.py's
-# kvm_keeper() and Documentation/admin-guide/virtzd.rst.
+# that nested-guest tests used to die of.  See
+# selftests/guest/kvm_keeper.py and Documentation/admin-guide/virtzd.rst.
 keeper=
 if modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null; then
-	python3 -c '
-import fcntl, os, signal
-kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-vm = fcntl.ioctl(kvm, 0xae01, 0)       # KVM_CREATE_VM
-fcntl.ioctl(vm, 0xae60, 0)             # KVM_CREATE_IRQCHIP
-cpu = fcntl.ioctl(vm, 0xae41, 0)       # KVM_CREATE_VCPU, never run
-signal.pause()' &
+	python3 "$top/selftests/guest/kvm_keeper.py" &
 	keeper=$!
 fi
 

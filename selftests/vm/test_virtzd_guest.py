@@ -20,7 +20,6 @@
 #     the guest still answers afterwards.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
 import array
-import fcntl
 import glob
 import json
 import os
@@ -30,6 +29,9 @@ import struct
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../guest"))
+import kvm_keeper as kvm_keeper_mod  # noqa: E402
 
 TOP = os.environ.get("VIRTZ_TOP") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "../.."))
@@ -61,19 +63,9 @@ def tap(ok, name, why=""):
 
 
 def kvm_keeper():
-    """
-    Holds an idle VM (irqchip, one vCPU never run) while the test runs.
-    Creating the first VM and destroying the last flip KVM's static keys
-    (preempt notifiers), i.e. patch this kernel's text; under the test
-    VM's TCG that sometimes runs stale code and ends in an "int3" Oops in
-    __schedule, "Fatal exception in interrupt", in the test VM itself.
-    With a VM held open, launching and killing guests patches nothing.
-    """
+    """An idle VM held while the test runs (selftests/guest/kvm_keeper.py)."""
     try:
-        kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-        vm = fcntl.ioctl(kvm, 0xae01, 0)            # KVM_CREATE_VM
-        fcntl.ioctl(vm, 0xae60, 0)                  # KVM_CREATE_IRQCHIP
-        return kvm, vm, fcntl.ioctl(vm, 0xae41, 0)  # KVM_CREATE_VCPU
+        return kvm_keeper_mod.hold()
     except OSError as e:
         print("# no KVM keeper: %s" % e)
         return None
