@@ -176,8 +176,7 @@ static void file_submit(struct blk_backend *b, struct vblk_req *r)
 	struct io_uring_sqe *sqe;
 	int i;
 
-	r->err = 0;
-	r->pending_ops = 0;
+	/* vblk_parse() left r->err and r->pending_ops at 0. */
 	if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
 	    !r->len) {
 		blk_done(b, r, VIRTIO_BLK_S_OK);
