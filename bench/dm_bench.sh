@@ -17,7 +17,8 @@
 # spread; "best" is the best IOPS of each device over the repetitions.
 #
 # BENCH_REPS (default 5) repetitions of BENCH_RUNTIME (default 3) seconds;
-# BENCH_THIN=0 leaves dm-thin out.
+# BENCH_THIN=0 leaves dm-thin out; BENCH_JOBS picks lines, e.g.
+# BENCH_JOBS="randread:32 randwrite:1" (default: all four).
 #
 # Run it in the test guest, with virtz_fvm loaded:
 #   scripts/vm/run.sh --results build/vm-bench -- bash -c \
@@ -70,6 +71,13 @@ done
 # --- fio, interleaved so that a noisy host hits all three alike -------------------
 declare -A IOPS RATIOS
 jobs=("randread 1" "randread 32" "randwrite 1" "randwrite 32")
+if [ -n "${BENCH_JOBS:-}" ]; then
+	jobs=()
+	for j in $BENCH_JOBS; do
+		[[ $j =~ ^rand(read|write):[0-9]+$ ]] || { echo "BENCH_JOBS: bad '$j'" >&2; exit 2; }
+		jobs+=("${j/:/ }")
+	done
+fi
 for j in "${jobs[@]}"; do
 	set -- $j
 	rw=$1 qd=$2

@@ -34,6 +34,11 @@
 #   -e, --env VAR=VALUE  export VAR in the guest (repeatable)
 #   -m, --mem SIZE       guest memory (default 4G)
 #   --smp N              guest CPUs (default 2)
+#   --tcg-thread MODE    multi (default: one host thread per guest CPU) or
+#                        single (all guest CPUs on one host thread, taking
+#                        turns; slower for parallel loads, but guest CPUs
+#                        never run at the same instant, so code one CPU
+#                        patches is never seen half-done by another)
 #   -t, --timeout SECS   kill QEMU after SECS (default 1800; 0 = none;
 #                        the shell has none unless given)
 #   -r, --results DIR    results dir (default WORK/build/vm); may be outside
@@ -63,7 +68,7 @@ TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 VMDIR=$TOP/scripts/vm
 
 VERBOSE=0 SHELL_MODE=0 MEM=4G SMP=2 TIMEOUT= RESULTS= WORK=$TOP KERNEL=
-APPEND= SCAN=1 OOPS_PANIC=1 ROOTCACHE=loose WORKCACHE=mmap
+APPEND= SCAN=1 OOPS_PANIC=1 ROOTCACHE=loose WORKCACHE=mmap TCGTHREAD=multi
 ENVS=() QEMU_EXTRA=() RWDIRS=() ALLOW=()
 
 usage() { sed -n '3,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit "${1:-0}"; }
@@ -76,6 +81,7 @@ while [ $# -gt 0 ]; do
 	-e|--env) [[ ${2:-} == [A-Za-z_]*=* ]] || die "-e wants VAR=VALUE"; ENVS+=("$2"); shift ;;
 	-m|--mem) MEM=$2; shift ;;
 	--smp) SMP=$2; shift ;;
+	--tcg-thread) TCGTHREAD=$2; shift ;;
 	-t|--timeout) TIMEOUT=$2; shift ;;
 	-r|--results) RESULTS=$2; shift ;;
 	-w|--work) WORK=$2; shift ;;
@@ -96,6 +102,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ $# -eq 0 ] && SHELL_MODE=1
+case $TCGTHREAD in single|multi) ;; *) die "--tcg-thread wants single or multi" ;; esac
 if [ $SHELL_MODE = 1 ]; then
 	[ -t 0 ] && [ -t 1 ] || die "interactive shell needs a TTY (give a COMMAND)"
 	TIMEOUT=${TIMEOUT:-0}
@@ -197,7 +204,7 @@ fi
 CMDLINE+="$APPEND"
 
 QEMU=(qemu-system-x86_64
-	-M q35 -accel tcg,thread=multi -cpu max -smp "$SMP" -m "$MEM"
+	-M q35 -accel tcg,thread=$TCGTHREAD -cpu max -smp "$SMP" -m "$MEM"
 	-nodefaults -no-user-config -display none -no-reboot
 	-kernel "$BOOTK" -initrd "$INITRD" -append "$CMDLINE"
 	-device virtio-rng-pci

@@ -15,6 +15,13 @@
 #     READ_WRITE file (rw or ro) is refused with a message naming the
 #     holder; a second READ_ONLY open of the READ_ONLY file is allowed;
 #   - bad --disk specs are refused with a clear message;
+#   - cache=none (the default) and cache=writeback, in a second guest: a
+#     block device with 4 KiB sectors and a file on ext4 over one (held
+#     O_DIRECT by virtzd), a file on tmpfs with cache=writeback and one on
+#     ramfs, which has no O_DIRECT (cache=none falls back, said once).
+#     The guest writes and reads back with O_DIRECT from a 512-byte
+#     aligned, not page aligned buffer (selftests/guest/vblk_dio.c), at
+#     4 KiB and at 512-byte offsets; the host finds the bytes in place;
 #   - GUEST_GET_DISK on the control socket describes each disk, and its
 #     bad requests get errors;
 #   - `virtzctl guest launch --disk` passes disks through, and `guest
@@ -26,6 +33,8 @@ import hashlib
 import glob
 import json
 import os
+import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -42,6 +51,9 @@ INITRD = os.environ.get("VBLK_INITRD") or os.path.join(TOP, "build/guest/initram
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1"
 WORK = os.environ.get("VBLK_WORK", "/tmp/vblk-test")
 MiB = 1 << 20
+# virtio-blk's seg_max: a chain's segments less the header and status.
+with open(os.path.join(TOP, "user/virtzd/virtq.h")) as _f:
+    SEG_MAX = int(re.search(r"#define VIRTQ_MAX_SEGS\s+(\d+)", _f.read()).group(1)) - 2
 
 results = []
 
@@ -69,11 +81,11 @@ class Serial(tg.Serial):
 
 
 class Guest:
-    def __init__(self, name, disks, mem=128):
+    def __init__(self, name, disks, mem=128, initrd=None):
         self.ctl = os.path.join(WORK, name + ".sock")
         self.log = os.path.join(WORK, name + ".log")
         r, w = os.pipe()
-        args = [VIRTZD, "--kernel", tg.kernel_path(), "--initrd", INITRD,
+        args = [VIRTZD, "--kernel", tg.kernel_path(), "--initrd", initrd or INITRD,
                 "--cmdline", CMDLINE, "--memory", str(mem), "--cpus", "1",
                 "--control", self.ctl, "--ready-fd", str(w)]
         for d in disks:
@@ -88,6 +100,8 @@ class Guest:
         if not self.ready.startswith("ok"):
             self.proc.wait(timeout=30)
         self.ser = None
+        self.hung = False
+        self.first = len(results)
 
     def ok(self):
         return self.ready.startswith("ok")
@@ -97,9 +111,37 @@ class Guest:
         return self.ser.expect("VIRTZ-GUEST-READY", timeout)
 
     def run(self, cmd, timeout=120):
-        return self.ser.run(cmd, timeout)
+        """Output of @cmd in the guest; None (at once, once one has timed
+        out) when the guest does not answer."""
+        if self.hung:
+            return None
+        out = self.ser.run(cmd, timeout)
+        if out is None:
+            self.hung = True
+            print("# %s: no answer from the guest within %ds (virtzd %s)"
+                  % (os.path.basename(self.ctl), timeout,
+                     "running" if self.proc.poll() is None else
+                     "exited with %s" % self.proc.returncode), flush=True)
+        return out
+
+    def diagnose(self):
+        """virtzd's stderr and the guest console's tail, as TAP comments."""
+        lines = ["# %s: virtzd %s; its stderr:" % (
+            os.path.basename(self.ctl),
+            "running" if self.proc.poll() is None else
+            "exited with %s" % self.proc.returncode)]
+        try:
+            with open(self.log, errors="replace") as f:
+                lines += ["#   " + ln.rstrip() for ln in f.readlines()[-30:]]
+        except OSError as e:
+            lines.append("#   (%s)" % e)
+        if self.ser:
+            lines += self.ser.tail()
+        print("\n".join(lines), flush=True)
 
     def stop(self):
+        if self.ser and not all(results[self.first:]):
+            self.diagnose()
         if self.proc.poll() is None:
             try:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -185,12 +227,192 @@ def bad_specs():
         ("id=a,file=/tmp/x,colour=red", "unknown key 'colour'"),
         ("id=a,file=%s/does-not-exist" % WORK, "does-not-exist: No such file"),
         ("id=a,file=/dev/null", "not a regular file or a block device"),
+        ("id=a,file=/tmp/x,cache=bogus", "bad cache 'bogus'"),
+        ("id=a,file=/tmp/x,format=qcow2,cache=none",
+         "cache=none needs format=raw"),
+        ("id=a,file=/tmp/x,backend=session,cache=writeback",
+         "cache=writeback needs backend=file"),
     ]
     for spec, want in cases:
         p = subprocess.run([VIRTZD, "--kernel", tg.kernel_path(), "--disk", spec],
                            capture_output=True, text=True, timeout=60)
         tap(p.returncode != 0 and want in p.stderr,
             "--disk %s is refused: %s" % (spec[:40], want), p.stderr.strip())
+
+
+def sh(cmd):
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def dio_data(tag, size):
+    """What vblk_dio TAG writes: its page (TAG lines) from byte 512 on."""
+    line = (tag + "\n").encode()
+    page = (line * (4096 // len(line) + 1))[:4096]
+    return (page * (size // 4096 + 2))[512:512 + size]
+
+
+def read_at(path, off, size):
+    with open(path, "rb") as f:
+        f.seek(off)
+        return f.read(size)
+
+
+def held_direct(pid, path):
+    """For each descriptor of @pid open on @path: is it O_DIRECT?"""
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != path:
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                flags = int(re.search(r"flags:\s+(\d+)", f.read()).group(1), 8)
+        except OSError:
+            continue
+        out.append(bool(flags & os.O_DIRECT))
+    return out
+
+
+def cache_guest_initrd():
+    """The nested guest's initramfs plus /bin/vblk_dio; (path, error)."""
+    dio = os.path.join(WORK, "over/bin/vblk_dio")
+    os.makedirs(os.path.dirname(dio))
+    rc, out = sh("gcc -std=gnu11 -O2 -Wall -static -o %s %s" %
+                 (dio, os.path.join(TOP, "selftests/guest/vblk_dio.c")))
+    if rc:
+        return None, out
+    initrd = os.path.join(WORK, "cache-initrd.cpio")
+    shutil.copy(INITRD, initrd)
+    rc, out = sh("cd %s/over && find . | cpio -o -H newc --quiet -R 0:0 >> %s"
+                 % (WORK, initrd))
+    return (None, out) if rc else (initrd, "")
+
+
+def cache_tests():
+    """cache=none and cache=writeback, each where it matters."""
+    initrd, why = cache_guest_initrd()
+    if not tap(initrd is not None, "cache: the guest's O_DIRECT helper builds", why):
+        return
+    blk4k, ext4img = os.path.join(WORK, "blk4k.img"), os.path.join(WORK, "ext4.img")
+    mnt, ram = os.path.join(WORK, "ext4"), os.path.join(WORK, "ramfs")
+    wb = os.path.join(WORK, "wb.img")
+    loops, mounts = [], []
+    try:
+        # 4 KiB sectors: a guest's 512-aligned O_DIRECT buffer is too
+        # little for the host's O_DIRECT, and must be bounced.
+        make_file(blk4k, 16 * MiB, "blk4k")
+        open(ext4img, "wb").truncate(64 * MiB)
+        for img in (blk4k, ext4img):
+            rc, out = sh("modprobe loop; losetup -f --show -b 4096 " + img)
+            if rc:
+                tap(False, "cache: a loop device with 4 KiB sectors", out)
+                return
+            loops.append(out.split()[-1])
+        dev4k, devx = loops
+        os.makedirs(mnt)
+        os.makedirs(ram)
+        rc, out = sh("modprobe ext4; mkfs.ext4 -q -F -b 4096 %s && mount %s %s"
+                     % (devx, devx, mnt))
+        if rc == 0:
+            mounts.append(mnt)
+            rc, out = sh("mount -t ramfs ramfs " + ram)
+        if rc == 0:
+            mounts.append(ram)
+        if not tap(rc == 0, "cache: ext4 over a 4 KiB-sector loop device, and ramfs", out):
+            return
+        efile, rfile = os.path.join(mnt, "disk.img"), os.path.join(ram, "disk.img")
+        orig_e = make_file(efile, 8 * MiB, "ext4file")
+        make_file(rfile, 4 * MiB, "ramfs")
+        make_file(wb, 4 * MiB, "wb")
+
+        g = Guest("g5", ["id=blk4k,file=%s,cache=none" % dev4k,
+                         "id=ext4file,file=%s" % efile,
+                         "id=wb,file=%s,cache=writeback" % wb,
+                         "id=ramfs,file=%s,cache=none" % rfile], initrd=initrd)
+        log = open(g.log).read()
+        if not tap(g.ok(), "cache: a guest with cache=none and cache=writeback "
+                   "disks launches", g.ready + log):
+            g.stop()
+            return
+        try:
+            want = ["disk blk4k: %s, raw, rw, file backend, cache=none, 32768 "
+                    "sectors, 4096-byte blocks" % dev4k,
+                    "disk ext4file: %s, raw, rw, file backend, cache=none, " % efile,
+                    "disk wb: %s, raw, rw, file backend, cache=writeback, " % wb,
+                    "disk ramfs: %s, raw, rw, file backend, cache=writeback "
+                    "(O_DIRECT refused), " % rfile]
+            tap(all(w in log for w in want), "cache: virtzd describes each "
+                "disk's cache mode (cache=none is the default)", log)
+            tap(log.count("refuses O_DIRECT") == 1 and
+                "disk ramfs: %s: the filesystem refuses O_DIRECT, so cache=none "
+                "falls back to the page cache" % rfile in log,
+                "cache: cache=none on ramfs (no O_DIRECT) falls back to the page "
+                "cache, said once", log)
+            held = {p: held_direct(g.proc.pid, p) for p in (dev4k, efile, wb, rfile)}
+            tap(True in held[dev4k] and True in held[efile] and
+                held[wb] and True not in held[wb] and
+                held[rfile] and True not in held[rfile],
+                "cache: virtzd holds the cache=none disks O_DIRECT, the others "
+                "not", held)
+
+            if not tap(g.boot() is not None, "cache: the guest boots",
+                       open(g.log).read()[-500:]):
+                return
+            devs = dev_by_serial(g)
+            if not tap(set(devs) == {"blk4k", "ext4file", "wb", "ramfs"},
+                       "cache: the guest sees the four disks", devs):
+                return
+            out = g.run("cat /sys/block/%s/queue/logical_block_size" % devs["blk4k"])
+            tap(out == "4096", "cache: the 4 KiB-sector device has 4 KiB blocks "
+                "in the guest", out)
+            runs = [("blk4k", MiB, "blk4k-dio",
+                     "cache=none, block device with 4 KiB sectors (bounced)"),
+                    ("ext4file", 2 * MiB, "ext4-dio-a",
+                     "cache=none, file on ext4 with 4 KiB direct I/O, at a 4 KiB "
+                     "offset (bounced)"),
+                    ("ext4file", MiB + 512, "ext4-dio-b",
+                     "cache=none, file on ext4 with 4 KiB direct I/O, at a "
+                     "512-byte offset (through the page cache)"),
+                    ("wb", MiB, "wb-dio", "cache=writeback, file on tmpfs"),
+                    ("ramfs", MiB, "ramfs-dio", "cache=none on ramfs (fallen back)")]
+            for serial, off, tag, what in runs:
+                out = g.run("vblk_dio /dev/%s %d 65536 %s" % (devs[serial], off, tag))
+                tap(out is not None and "vblk_dio: ok" in out,
+                    "cache: %s: an O_DIRECT write and read of 64 KiB from a "
+                    "512-byte aligned, not page aligned buffer" % what, out)
+            for serial, seek in (("blk4k", 4), ("ext4file", 4)):
+                out = guest_write(g, devs[serial], serial, seek)
+                sums = [ln.split()[0] for ln in out.splitlines()
+                        if len(ln.split()) == 2 and len(ln.split()[0]) == 32]
+                tap("rc=0" in out and len(sums) == 2 and sums[0] == sums[1],
+                    "cache: %s: a 1 MiB page-aligned O_DIRECT write, read back"
+                    % serial, out)
+        finally:
+            rc = g.stop()
+        log = open(g.log).read()
+        tap(rc == 0 and "direct I/O refused" not in log,
+            "cache: the guest stops cleanly, no request was refused by direct "
+            "I/O on the way (exit %s)" % rc, log[-500:])
+
+        for path, off, tag in ((dev4k, MiB, "blk4k-dio"),
+                               (efile, 2 * MiB, "ext4-dio-a"),
+                               (efile, MiB + 512, "ext4-dio-b"),
+                               (wb, MiB, "wb-dio"), (rfile, MiB, "ramfs-dio")):
+            tap(read_at(path, off, 65536) == dio_data(tag, 65536),
+                "cache: the host finds the guest's %s bytes at %d of %s"
+                % (tag, off, os.path.basename(path)))
+        tap(read_at(dev4k, 4 * MiB, MiB) == pattern("blk4k") and
+            read_at(efile, 4 * MiB, MiB) == pattern("ext4file"),
+            "cache: the host finds the page-aligned writes")
+        tap(read_at(efile, MiB, 512) == orig_e[MiB:MiB + 512] and
+            read_at(efile, MiB + 512 + 65536, 3584) ==
+            orig_e[MiB + 512 + 65536:MiB + 69632],
+            "cache: the sectors around the 512-byte-offset write are unchanged")
+    finally:
+        for m in reversed(mounts):
+            sh("umount " + m)
+        for dev in loops:
+            sh("losetup -d " + dev)
 
 
 def main():
@@ -239,9 +461,9 @@ def main():
         out = g.run("cat /sys/block/%s/queue/max_segment_size "
                     "/sys/block/%s/queue/max_segments; dd if=/dev/%s of=/dev/null "
                     "bs=4M count=2 iflag=direct 2>&1; echo rc=$?" % (vrw, vrw, vrw))
-        tap(out and out.split()[:2] == ["16384", "62"] and "rc=0" in out,
-            "segments of at most 16 KiB, 62 of them: a 4 MiB O_DIRECT read "
-            "arrives as requests that fit a chain", out)
+        tap(out and out.split()[:2] == ["32768", str(SEG_MAX)] and "rc=0" in out,
+            "segments of at most 32 KiB, %d of them: a 4 MiB O_DIRECT read "
+            "arrives as requests that fit a chain" % SEG_MAX, out)
 
         out = guest_write(g, vrw, "rw", 1)
         lines = out.splitlines()
@@ -327,6 +549,8 @@ def main():
     tap(sha(ro) == ro_sha, "READ_ONLY: the file is unchanged")
     tap(sha(vol) == vol_sha and (os.stat(vol).st_mode & 0o777) == 0o444,
         "VOLATILE_WRITE: the 0444 file is byte-identical afterwards")
+
+    cache_tests()
 
     # virtzctl passes --disk through, and guest list / info show the disks.
     if os.path.exists("/dev/virtz-vsock"):

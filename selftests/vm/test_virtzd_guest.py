@@ -116,8 +116,23 @@ def ctl_call(s, typ, payload=b"", seq=7):
     return ctl_raw(s, HDR.pack(MAGIC, typ, 0, seq, len(payload)) + payload)
 
 
+SERIALS = []     # every console attached, for dump_logs()
+
+
 class Serial:
+    SEEN_MAX = 16384
+
+    def keep(self, d):
+        """Keeps the last SEEN_MAX bytes the guest printed, for diagnosis."""
+        self.seen = (getattr(self, "seen", b"") + d)[-self.SEEN_MAX:]
+
+    def tail(self, lines=40):
+        """The last lines of the guest's console, as TAP comment lines."""
+        text = getattr(self, "seen", b"").decode(errors="replace").replace("\r", "")
+        return ["#   console: " + ln for ln in text.splitlines()[-lines:]]
+
     def __init__(self, cid):
+        SERIALS.append(self)
         s = ctl_connect(cid)
         _, _, err, _, fds = ctl_call(s, T_SERIAL)
         s.close()
@@ -140,6 +155,7 @@ class Serial:
             if not d:
                 return None
             self.buf += d
+            self.keep(d)
         i = self.buf.index(needle.encode())
         line_end = self.buf.find(b"\n", i)
         while line_end < 0 and time.time() < end:
@@ -152,6 +168,7 @@ class Serial:
             if not d:
                 break
             self.buf += d
+            self.keep(d)
             line_end = self.buf.find(b"\n", i)
         if line_end < 0:
             line_end = len(self.buf)
@@ -185,6 +202,7 @@ class Serial:
             if not d:
                 return None
             self.buf += d
+            self.keep(d)
 
 
 def memtotal_kib(ser):
@@ -604,6 +622,8 @@ def dump_logs():
         with open(log, errors="replace") as f:
             for line in f.read().splitlines()[-20:]:
                 print("# %s: %s" % (os.path.basename(log), line))
+    for ser in SERIALS:
+        print("\n".join(ser.tail()))
 
 
 if __name__ == "__main__":
