@@ -14,6 +14,12 @@ VIRTZD_LDLIBS += -luring -lz -lzstd
 HOST_TESTS += vblk_req_test
 vblk_req_test_SRCS := selftests/host/vblk_req_test.c user/virtzd/blk_req.c
 
+# The io_uring file backend on a scratch file: O_DIRECT, bounce buffers.
+HOST_TESTS += vblk_file_test
+vblk_file_test_SRCS := selftests/host/vblk_file_test.c user/virtzd/blk_file.c \
+	user/virtzd/blk_req.c
+vblk_file_test_LDLIBS := -luring
+
 FUZZERS += vblk_req
 vblk_req_SRCS := fuzz/vblk_req_fuzz.c user/virtzd/blk_req.c user/virtzd/virtq.c
 

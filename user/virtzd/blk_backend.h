@@ -42,6 +42,7 @@ struct blk_backend {
 	bool ro;		/* opened read-only */
 	bool discard;		/* DISCARD can be carried out */
 	bool write_zeroes;	/* WRITE_ZEROES can be carried out */
+	bool direct;		/* I/O bypasses the host page cache */
 	int poll_fd;		/* completion eventfd, or -1 */
 	/* Set by the device: how a request is answered. */
 	void (*done)(void *ctx, struct vblk_req *r, uint8_t status);
@@ -57,10 +58,12 @@ static inline void blk_done(struct blk_backend *b, struct vblk_req *r,
 /*
  * blk_file.c: a regular file or a block device, I/O through io_uring.
  * @exclusive takes the backing's lock exclusively (READ_WRITE disks);
- * otherwise shared.  NULL with @err set on failure.
+ * otherwise shared.  @direct asks for O_DIRECT (cache=none); when the
+ * filesystem has no direct I/O the backend is buffered and ->direct says
+ * so.  NULL with @err set on failure.
  */
 struct blk_backend *blk_file_open(const char *path, bool ro, bool exclusive,
-				  char *err, size_t errlen);
+				  bool direct, char *err, size_t errlen);
 /*
  * Takes a flock on @fd (exclusive or shared, never waiting); on conflict
  * fills @err naming @path and, when /proc/locks tells, the holder.

@@ -62,6 +62,7 @@ struct vblk {
 	struct vblk_geom geom;
 	struct blk_backend *be;
 	const char *be_name;	/* the backing's, under a volatile overlay */
+	bool direct;		/* the backing bypasses the page cache */
 	int kick_efd;
 	pthread_t io_thread;
 	bool thread_started;
@@ -263,10 +264,14 @@ static bool use_session(const struct vblk_spec *s)
 	return blk_is_fvm_volume(st.st_rdev);
 }
 
+/*
+ * Opens @s's backing; *@name is the backend's name and *@direct whether
+ * it bypasses the page cache (under a volatile overlay: the backing's).
+ */
 static struct blk_backend *open_backend(struct vm *vm,
 					const struct vblk_spec *s,
-					const char **name, char *err,
-					size_t errlen)
+					const char **name, bool *direct,
+					char *err, size_t errlen)
 {
 	bool ro = s->mode != VBLK_RW;
 	struct blk_backend *be;
@@ -278,6 +283,11 @@ static struct blk_backend *open_backend(struct vm *vm,
 		}
 		be = blk_qcow2_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
 	} else if (use_session(s)) {
+		if (s->cache == VBLK_CACHE_WRITEBACK) {
+			snprintf(err, errlen,
+				 "an FVM volume is driven through a session, which never uses the page cache: cache=writeback needs backend=file");
+			return NULL;
+		}
 		/*
 		 * The session looks guest RAM pages up in the memfd per
 		 * request, so the balloon may punch holes in it.
@@ -285,10 +295,14 @@ static struct blk_backend *open_backend(struct vm *vm,
 		be = blk_session_open(s->file, ro, s->mode == VBLK_RW, vm->mem_fd,
 				      vm->mem, vm->mem_size, err, errlen);
 	} else {
-		be = blk_file_open(s->file, ro, s->mode == VBLK_RW, err, errlen);
+		be = blk_file_open(s->file, ro, s->mode == VBLK_RW,
+				   s->cache != VBLK_CACHE_WRITEBACK, err,
+				   errlen);
 	}
-	if (be)
+	if (be) {
 		*name = be->ops->name;
+		*direct = be->direct;
+	}
 	if (be && s->mode == VBLK_VOLATILE)
 		be = blk_volatile_wrap(be, err, errlen);
 	return be;
@@ -299,6 +313,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 {
 	struct vblk *v = calloc(1, sizeof(*v));
 	char why[480];
+	bool file_backend;
 	uint64_t f;
 	int ret;
 
@@ -314,11 +329,13 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 	v->pending_tail = &v->pending;
 	v->kick_efd = -1;
 
-	v->be = open_backend(vm, &v->spec, &v->be_name, why, sizeof(why));
+	v->be = open_backend(vm, &v->spec, &v->be_name, &v->direct, why,
+			     sizeof(why));
 	if (!v->be) {
 		snprintf(err, errlen, "disk %s: %s", spec->id, why);
 		goto err_free;
 	}
+	file_backend = !strcmp(v->be_name, "file");
 	v->be->done = vblk_done;
 	v->be->ctx = v;
 	v->geom = (struct vblk_geom){
@@ -378,9 +395,15 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 			 ret == -ENOSPC ? " (too many PCI devices)" : "");
 		goto err_thread;
 	}
-	fprintf(stderr, "virtzd: disk %s: %s, %s, %s, %s backend, %llu sectors, %u-byte blocks\n",
+	if (file_backend && !v->direct && spec->cache != VBLK_CACHE_WRITEBACK)
+		fprintf(stderr, "virtzd: disk %s: %s: the filesystem refuses O_DIRECT, so cache=none falls back to the page cache\n",
+			spec->id, v->path);
+	fprintf(stderr, "virtzd: disk %s: %s, %s, %s, %s backend%s, %llu sectors, %u-byte blocks\n",
 		spec->id, v->path, vblk_format_name(spec->format),
 		vblk_mode_name(spec->mode), v->be_name,
+		!file_backend ? "" : v->direct ? ", cache=none" :
+		spec->cache == VBLK_CACHE_WRITEBACK ? ", cache=writeback" :
+		", cache=writeback (O_DIRECT refused)",
 		(unsigned long long)v->geom.sectors, v->geom.block_size);
 	return v;
 
@@ -488,6 +511,13 @@ int vblk_parse_spec(char *s, struct vblk_spec *spec, char *err,
 				spec->format = VBLK_QCOW2;
 			else
 				goto bad;
+		} else if (!strcmp(kv, "cache")) {
+			if (!strcmp(val, "none"))
+				spec->cache = VBLK_CACHE_NONE;
+			else if (!strcmp(val, "writeback"))
+				spec->cache = VBLK_CACHE_WRITEBACK;
+			else
+				goto bad;
 		} else if (!strcmp(kv, "backend")) {
 			if (!strcmp(val, "auto"))
 				spec->backend = VBLK_AUTO;
@@ -508,6 +538,18 @@ bad:
 	}
 	if (!have_id || !spec->file || !*spec->file) {
 		snprintf(err, errlen, "--disk needs id=ID and file=PATH");
+		return -EINVAL;
+	}
+	/* A backend that can only do one of them refuses the other. */
+	if (spec->format == VBLK_QCOW2 && spec->cache == VBLK_CACHE_NONE) {
+		snprintf(err, errlen,
+			 "--disk: cache=none needs format=raw: qcow2 images go through the page cache");
+		return -EINVAL;
+	}
+	if (spec->backend == VBLK_SESSION &&
+	    spec->cache == VBLK_CACHE_WRITEBACK) {
+		snprintf(err, errlen,
+			 "--disk: cache=writeback needs backend=file: a session never uses the page cache");
 		return -EINVAL;
 	}
 	return 0;

@@ -17,6 +17,8 @@
 enum vblk_mode { VBLK_RW, VBLK_RO, VBLK_VOLATILE };
 enum vblk_format { VBLK_RAW, VBLK_QCOW2 };
 enum vblk_backend_kind { VBLK_AUTO, VBLK_FILE, VBLK_SESSION };
+/* cache=: DEFAULT (not given) is NONE where the backend can choose. */
+enum vblk_cache { VBLK_CACHE_DEFAULT, VBLK_CACHE_NONE, VBLK_CACHE_WRITEBACK };
 
 struct vblk_spec {
 	char id[VIRTIO_BLK_ID_BYTES + 1];
@@ -24,14 +26,15 @@ struct vblk_spec {
 	enum vblk_mode mode;
 	enum vblk_format format;
 	enum vblk_backend_kind backend;
+	enum vblk_cache cache;
 };
 
 struct vblk;
 
 /*
  * Parses "id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]
- * [,backend=auto|file|session]".  @s must outlive @spec (file points
- * into it).  0, or -EINVAL with @err set.
+ * [,backend=auto|file|session][,cache=none|writeback]".  @s must outlive
+ * @spec (file points into it).  0, or -EINVAL with @err set.
  */
 int vblk_parse_spec(char *s, struct vblk_spec *spec, char *err,
 		    size_t errlen);
