@@ -12,17 +12,25 @@ and busybox initramfs (selftests/guest/mkguest.sh) in the same run.
              memory-backend-memfd), so guest pages are exactly RssShmem.
 
 Prints each figure and the ratios virtzd/QEMU (targets: boot <= 0.5,
-overhead <= 0.2), from the best and from the median run.  virtzd runs
-twice per round: as it boots by default (the bzImage through its own
-decompressor) and as "vzd-hdc" with --decompress host (a zstd kernel
-decompressed by virtzd and entered at its vmlinux entry), so that the
-two are compared on the same machine at the same time.  For virtzd, "setup" is
-the time until it reports the vCPUs started (--ready-fd): what it spends
-itself, loading and decompressing the kernel, before the guest runs.
+overhead <= 0.2): from the best boots, from the medians, and the median
+of the per-round ratios (each round boots every VMM once, back to back,
+so a burst of load elsewhere hits a round's boots alike).  Each round
+boots:
+  virtzd    as it boots by default: the bzImage through its own
+            decompressor, virtzd's machine arguments ("pci=noearly")
+            before the command line;
+  vzd-bare  the same with --no-machine-args;
+  qemu      QEMU (-enable-kvm -cpu host, memfd RAM) with the same
+            command line;
+  qemu-ne   QEMU given "pci=noearly" too, to show what is virtzd's
+            machine and what is that one argument;
+  vzd-hdc   with --hdc only: virtzd --decompress host.
+For virtzd, "setup" is the time until it reports the vCPUs started
+(--ready-fd): what it spends itself before the guest runs.
 Run where /dev/kvm works, e.g. in the test VM:
   scripts/vm/run.sh --results build/vm-bench -- python3 bench/virtzd_boot.py
 Options: --runs N (default 1), --memory MIB (128), --cpus N (1),
---virtzd PATH (build/virtzd).  A boot that does not reach the marker is
+--virtzd PATH (build/virtzd), --hdc.  A boot that does not reach the marker is
 reported and left out of the figures.
 """
 import argparse
@@ -104,6 +112,8 @@ def main():
     ap.add_argument("--memory", type=int, default=128)
     ap.add_argument("--cpus", type=int, default=1)
     ap.add_argument("--virtzd", default=os.path.join(TOP, "build/virtzd"))
+    ap.add_argument("--hdc", action="store_true",
+                    help="also virtzd --decompress host (vzd-hdc)")
     a = ap.parse_args()
 
     subprocess.run(["modprobe", "kvm_amd"], capture_output=True)
@@ -116,55 +126,77 @@ def main():
     vzd = [a.virtzd, "--kernel", kernel, "--initrd", initrd,
            "--cmdline", CMDLINE, "--memory", str(a.memory),
            "--cpus", str(a.cpus), "--console"]
+    qemu = ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host",
+            "-nodefaults", "-no-user-config", "-nographic",
+            "-serial", "stdio", "-m", "%dM" % a.memory,
+            "-smp", str(a.cpus),
+            "-object", "memory-backend-memfd,id=ram,size=%dM" % a.memory,
+            "-machine", "pc,memory-backend=ram",
+            "-kernel", kernel, "-initrd", initrd, "-append"]
     vmms = {
         "virtzd": vzd,
-        "vzd-hdc": vzd + ["--decompress", "host"],
-        "qemu": ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host",
-                 "-nodefaults", "-no-user-config", "-nographic",
-                 "-serial", "stdio", "-m", "%dM" % a.memory,
-                 "-smp", str(a.cpus),
-                 "-object", "memory-backend-memfd,id=ram,size=%dM" % a.memory,
-                 "-machine", "pc,memory-backend=ram",
-                 "-kernel", kernel, "-initrd", initrd, "-append", CMDLINE],
+        "vzd-bare": vzd + ["--no-machine-args"],
+        "qemu": qemu + [CMDLINE],
+        "qemu-ne": qemu + ["pci=noearly " + CMDLINE],
     }
+    if a.hdc:
+        vmms["vzd-hdc"] = vzd + ["--decompress", "host"]
     res = {k: [] for k in vmms}
     failed = {k: 0 for k in vmms}
+    rounds = []
     for _ in range(a.runs):
+        this = {}
         for name, argv in vmms.items():
             try:
-                r = boot(argv, ready=name != "qemu")
+                r = boot(argv, ready=name.startswith("v"))
             except RuntimeError as e:
                 failed[name] += 1
-                print("%-7s FAILED: %s" % (name, e), flush=True)
+                print("%-8s FAILED: %s" % (name, e), flush=True)
                 continue
             res[name].append(r)
+            this[name] = r[0]
             t, ovh, rss, setup = r
-            print("%-7s boot %6.2f s  overhead %7d KiB  (VmRSS %d KiB)%s" %
+            print("%-8s boot %6.2f s  overhead %7d KiB  (VmRSS %d KiB)%s" %
                   (name, t, ovh, rss,
                    "  setup %.2f s" % setup if setup is not None else ""),
                   flush=True)
+        rounds.append(this)
 
     def best(name, i):
         return min(r[i] for r in res[name])
 
-    def median(name, i):
-        v = sorted(r[i] for r in res[name])
-        return v[len(v) // 2]
+    def median(v):
+        v = sorted(v)
+        n = len(v)
+        return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+    def med(name, i):
+        return median([r[i] for r in res[name]])
 
     for name in vmms:
-        print("%-7s %d boots, %d failed" % (name, len(res[name]),
-                                            failed[name]))
+        print("%-8s %d boots, %d failed" % (name, len(res[name]),
+                                             failed[name]))
+    for peer in ("qemu", "qemu-ne"):
+        if not res[peer]:
+            continue
+        for name in [n for n in vmms if n.startswith("v")]:
+            if not res[name]:
+                continue
+            paired = [r[name] / r[peer] for r in rounds
+                      if name in r and peer in r]
+            print("ratio boot     %s/%s = %.2f best, %.2f median, %.2f "
+                  "median of %d rounds (%s)  (target <= 0.5)"
+                  % (name, peer, best(name, 0) / best(peer, 0),
+                     med(name, 0) / med(peer, 0), median(paired),
+                     len(paired), " ".join("%.2f" % x for x in paired)))
+    for name in [n for n in vmms if n.startswith("v")]:
+        if res[name] and res["qemu"]:
+            print("ratio overhead %s/qemu = %.2f best, %.2f median  "
+                  "(target <= 0.2)"
+                  % (name, best(name, 1) / max(best("qemu", 1), 1),
+                     med(name, 1) / max(med("qemu", 1), 1)))
     if not res["qemu"]:
         return 1
-    for name in ("virtzd", "vzd-hdc"):
-        if not res[name]:
-            continue
-        print("ratio boot     %s/qemu = %.2f best, %.2f median  (target <= 0.5)"
-              % (name, best(name, 0) / best("qemu", 0),
-                 median(name, 0) / median("qemu", 0)))
-        print("ratio overhead %s/qemu = %.2f best, %.2f median  (target <= 0.2)"
-              % (name, best(name, 1) / max(best("qemu", 1), 1),
-                 median(name, 1) / max(median("qemu", 1), 1)))
     return 0
 
 

@@ -48,6 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.used = rd32(data + 10);
 	q.last_avail = data[14] | data[15] << 8;
 	q.enabled = true;
+	/* The size is a power of two: its low bit is free to pick this. */
+	q.event_idx = data[0] & 1;
+	q.size &= ~1;
 
 	for (i = 0; i < 2 * VIRTQ_MAX_SIZE; i++) {
 		ret = virtq_pop(&m, &q, &e);
@@ -69,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (virtq_push(&m, &q, e.head, e.in_bytes))
 			break;
+		virtq_need_signal(&m, &q);
 	}
 	free(ram);
 	return 0;

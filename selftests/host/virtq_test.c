@@ -4,7 +4,9 @@
  * lie (descriptor loop, address outside RAM, chain longer than allowed,
  * indirect descriptors never offered, bad head, runaway avail index,
  * rings outside RAM) is refused, and a well-formed chain comes back
- * exactly as written.
+ * exactly as written.  With EVENT_IDX, the device asks for a kick only
+ * once it finds the ring empty, and interrupts only when the used index
+ * passes the driver's used_event.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@
 #include "kselftest_harness.h"
 #include "../../user/virtzd/virtq.h"
 
-#define RAM	(1 << 20)
+#define RAM	(2 * VIRTQ_MAX_BYTES)
 #define QSZ	16
 #define DESC	0x1000
 #define AVAIL	0x2000
@@ -107,9 +109,42 @@ TEST_F(vq, oversized_chain_refused)
 {
 	struct virtq_elem e;
 
-	/* Within the ring but over the byte cap. */
-	self->d[0] = (struct desc){ 0, RAM, VIRTQ_DESC_F_NEXT, 1 };
-	self->d[1] = (struct desc){ 0, 16, 0, 0 };
+	/* Within RAM and the ring, but one byte over the cap, each way. */
+	self->d[0] = (struct desc){ 0, VIRTQ_MAX_BYTES, VIRTQ_DESC_F_NEXT, 1 };
+	self->d[1] = (struct desc){ 0, 1, 0, 0 };
+	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->q.last_avail++;	/* a refused chain stays put: step over it */
+	self->d[2] = (struct desc){ 0, VIRTQ_MAX_BYTES - 1, VIRTQ_DESC_F_WRITE |
+				    VIRTQ_DESC_F_NEXT, 3 };
+	self->d[3] = (struct desc){ 0, 2, VIRTQ_DESC_F_WRITE, 0 };
+	offer(self, 2);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->q.last_avail++;
+	/* Exactly at the cap is fine. */
+	self->d[4] = (struct desc){ 0, VIRTQ_MAX_BYTES - 16, VIRTQ_DESC_F_NEXT, 5 };
+	self->d[5] = (struct desc){ 0, 16, 0, 0 };
+	offer(self, 4);
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(VIRTQ_MAX_BYTES, e.out_bytes);
+}
+
+TEST_F(vq, too_many_segments_refused)
+{
+	struct virtq_elem e;
+	int i;
+
+	/* A queue of 256 (its table ends where the avail ring starts). */
+	self->q.size = 256;
+	for (i = 0; i < VIRTQ_MAX_SEGS + 1; i++)
+		self->d[i] = (struct desc){ 0x8000 + 16 * i, 16,
+					    VIRTQ_DESC_F_NEXT, i + 1 };
+	self->d[VIRTQ_MAX_SEGS - 1].flags = 0;
+	offer(self, 0);
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(VIRTQ_MAX_SEGS, e.n_out);
+	self->d[VIRTQ_MAX_SEGS - 1].flags = VIRTQ_DESC_F_NEXT;
+	self->d[VIRTQ_MAX_SEGS].flags = 0;
 	offer(self, 0);
 	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
 }
@@ -155,3 +190,82 @@ TEST_F(vq, rings_outside_ram_refused)
 }
 
 TEST_HARNESS_MAIN
+
+/* The device's avail_event, in the used ring after its QSZ entries. */
+static uint16_t avail_event(struct _test_data_vq *self)
+{
+	return *(uint16_t *)(self->m.base + USED + 4 + 8 * QSZ);
+}
+
+static void set_used_event(struct _test_data_vq *self, uint16_t v)
+{
+	*(uint16_t *)(self->m.base + AVAIL + 4 + 2 * QSZ) = v;
+}
+
+TEST_F(vq, event_idx_kick_requested_when_empty)
+{
+	struct virtq_elem e;
+	int i;
+
+	self->q.event_idx = true;
+	*(uint16_t *)(self->m.base + USED + 4 + 8 * QSZ) = 0xbeef;
+	for (i = 0; i < 3; i++) {
+		self->d[i] = (struct desc){ 0x8000, 8, 0, 0 };
+		offer(self, i);
+	}
+	/* Busy: chains are taken without asking for kicks. */
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(0xbeef, avail_event(self));
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	/* Empty: the next chain (index 3) must be kicked. */
+	ASSERT_EQ(0, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(3, avail_event(self));
+	/* Without EVENT_IDX the device writes nothing there. */
+	self->q.event_idx = false;
+	*(uint16_t *)(self->m.base + USED + 4 + 8 * QSZ) = 0xbeef;
+	ASSERT_EQ(0, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(0xbeef, avail_event(self));
+}
+
+TEST_F(vq, event_idx_interrupts_only_past_used_event)
+{
+	int i;
+
+	self->q.event_idx = true;
+	set_used_event(self, 0);
+	/* The first check after a reset always signals. */
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));
+	ASSERT_TRUE(virtq_need_signal(&self->m, &self->q));
+	/* The driver has not re-armed (used_event still 0): quiet. */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));
+		ASSERT_FALSE(virtq_need_signal(&self->m, &self->q));
+	}
+	/* It wants one when entry 5 is used (index goes 4 -> 5+). */
+	set_used_event(self, 5);
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));	/* idx 5 */
+	ASSERT_FALSE(virtq_need_signal(&self->m, &self->q));
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));	/* idx 6 */
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));	/* idx 7 */
+	ASSERT_TRUE(virtq_need_signal(&self->m, &self->q));
+	ASSERT_FALSE(virtq_need_signal(&self->m, &self->q));
+	/* Across the 16-bit wrap too. */
+	self->q.used_idx = 0xfffe;
+	self->q.signalled_used = 0xfffe;
+	set_used_event(self, 0xffff);
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));	/* 0xffff */
+	ASSERT_FALSE(virtq_need_signal(&self->m, &self->q));
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));	/* 0 */
+	ASSERT_TRUE(virtq_need_signal(&self->m, &self->q));
+}
+
+TEST_F(vq, no_interrupt_flag_without_event_idx)
+{
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, 0, 0));
+	ASSERT_TRUE(virtq_need_signal(&self->m, &self->q));
+	self->avail[0] = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	ASSERT_FALSE(virtq_need_signal(&self->m, &self->q));
+	self->avail[0] = 0;
+	ASSERT_TRUE(virtq_need_signal(&self->m, &self->q));
+}

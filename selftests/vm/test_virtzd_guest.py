@@ -533,6 +533,11 @@ def main():
     xcr = ser.run("dmesg | grep 'Enabled xstate features'")
     tap(xs == "0" and xcr, "guest FPU: xstate enabled, no XSAVE consistency "
         "warning", repr(xs) + " " + repr(xcr))
+    cl = ser.run("cat /proc/cmdline; dmesg | grep -c 'AGP: '")
+    tap(cl is not None and cl.splitlines()[0] == "pci=noearly " + CMDLINE and
+        cl.splitlines()[-1] == "0",
+        "guest command line: virtzd's machine arguments, then the user's; "
+        "no early AGP/GART scan", repr(cl))
     since = ser.run("cat /sys/class/rtc/rtc0/since_epoch")
     try:
         skew = abs(int(since) - time.time())

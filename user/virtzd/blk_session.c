@@ -5,11 +5,13 @@
  * Guest RAM (the memfd) is attached once as a VMO, so a request's data
  * segments become FIFO requests whose vmo_offset is the guest-physical
  * address in blocks: no bounce buffer, the kernel moves data straight
- * between the device and guest pages.  A segment not aligned to the block
- * size cannot be expressed that way (an O_DIRECT buffer in a Linux guest
- * need only be 512-aligned on a 4 KiB-block disk): such a request goes
- * through a 1 MiB bounce buffer, attached as a second VMO, one request at
- * a time.
+ * between the device and guest pages.  Segments that follow each other
+ * in guest-physical memory share one FIFO request, up to the session's
+ * max_transfer_size.  A segment not aligned to the block size cannot be
+ * expressed that way (an O_DIRECT buffer in a Linux guest need only be
+ * 512-aligned on a 4 KiB-block disk): such a request goes through a
+ * bounce buffer of VIRTQ_MAX_BYTES, attached as a second VMO, one request
+ * at a time, in pieces of at most max_transfer_size.
  *
  * One virtio request takes one reqid (its slot); when it needs several
  * FIFO requests they form a group (8 at most in flight), answered once.
@@ -48,6 +50,7 @@ struct blk_session {
 	const uint8_t *mem;
 	uint64_t mem_size;
 	uint32_t bs;
+	uint32_t max_xfer;		/* bytes per FIFO request, bs multiple */
 
 	struct vblk_req *slot[SLOTS];
 	int slot_fifo[SLOTS];		/* FIFO entries the slot's request took */
@@ -120,47 +123,103 @@ static int free_group(struct blk_session *s)
 	return -1;
 }
 
+/* One FIFO request's share of a virtio request. */
+struct sess_ext {
+	uint16_t vmoid;
+	uint32_t blocks;
+	uint64_t vmo_block;
+	uint64_t dev_block;
+};
+
 /*
- * FIFO entries @r needs, 0 for none, -1 when it cannot be carried out,
- * -2 when its segments need the bounce buffer.
+ * Splits @r into the FIFO requests that carry it, at most SLOTS of them,
+ * into @x.  Guest-physically contiguous data segments become one request
+ * of at most max_xfer bytes.  Returns how many (0: nothing to do), -1
+ * when @r cannot be carried out, or -2 when its segments are not block
+ * aligned or need more FIFO entries than the FIFO holds: then the data
+ * must go through the bounce buffer.
  */
-static int entries(struct blk_session *s, const struct vblk_req *r)
+static int plan(struct blk_session *s, const struct vblk_req *r,
+		struct sess_ext *x)
 {
-	int i;
+	uint64_t dev = r->sector * VBLK_SECTOR / s->bs;
+	int i, n = 0;
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
 		for (i = 0; i < r->niov; i++) {
 			uint64_t gpa = (const uint8_t *)r->iov[i].iov_base - s->mem;
+			uint64_t len = r->iov[i].iov_len;
+			struct sess_ext *prev = n ? &x[n - 1] : NULL;
 
-			if (gpa >= s->mem_size)
+			if (gpa >= s->mem_size || len > s->mem_size - gpa)
 				return -1;
-			if (gpa % s->bs || r->iov[i].iov_len % s->bs)
+			if (gpa % s->bs || len % s->bs)
 				return r->len % s->bs ? -1 : -2;
+			if (prev && prev->vmo_block + prev->blocks == gpa / s->bs &&
+			    ((uint64_t)prev->blocks * s->bs + len) <= s->max_xfer) {
+				prev->blocks += len / s->bs;
+				continue;
+			}
+			if (n == SLOTS || len > s->max_xfer)
+				return -2;
+			x[n++] = (struct sess_ext){ s->vmoid, len / s->bs,
+						    gpa / s->bs, 0 };
 		}
-		return r->niov;
+		for (i = 0; i < n; i++) {
+			x[i].dev_block = dev;
+			dev += x[i].blocks;
+		}
+		return n;
 	case VIRTIO_BLK_T_FLUSH:
+		x[0] = (struct sess_ext){ 0 };
 		return 1;
 	case VIRTIO_BLK_T_DISCARD:
+		for (i = 0; i < r->nrange; i++)
+			x[i] = (struct sess_ext){ 0,
+				r->range[i].sectors * VBLK_SECTOR / s->bs, 0,
+				r->range[i].sector * VBLK_SECTOR / s->bs };
 		return r->nrange;
 	default:
 		return -1;
 	}
 }
 
+/* The bounce buffer's share of @r: pieces of at most max_xfer bytes. */
+static int plan_bounce(struct blk_session *s, const struct vblk_req *r,
+		       struct sess_ext *x)
+{
+	uint64_t dev = r->sector * VBLK_SECTOR / s->bs, at = 0;
+	int n = 0;
+
+	while (at < r->len) {
+		uint32_t len = r->len - at < s->max_xfer ? r->len - at :
+			       s->max_xfer;
+
+		if (n == SLOTS)
+			return -1;
+		x[n++] = (struct sess_ext){ s->bounce_vmoid, len / s->bs,
+					    at / s->bs, dev };
+		dev += len / s->bs;
+		at += len;
+	}
+	return n;
+}
+
 /* Queues @r's FIFO requests if there is room; false if it must wait. */
 static bool start(struct blk_session *s, struct vblk_req *r)
 {
-	int n = entries(s, r), slot, group = -1, i;
+	struct sess_ext x[SLOTS];
+	int n = plan(s, r, x), slot, group = -1, i;
 	bool bounce = n == -2;
 	uint32_t flags = 0, gflags;
-	uint64_t dev = r->sector * VBLK_SECTOR / s->bs;
+	uint8_t op;
 
 	if (bounce) {
 		if (s->bounce_busy)
 			return false;
-		n = 1;
+		n = plan_bounce(s, r, x);
 	}
 	if (s->dead)
 		n = -1;
@@ -180,8 +239,24 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 	if (slot < 0 || s->fifo_used + n > SLOTS || (n > 1 && group < 0))
 		return false;
 
-	if (r->type == VIRTIO_BLK_T_OUT && r->fua)
-		flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		op = VIRTZ_BLOCK_OP_READ;
+		break;
+	case VIRTIO_BLK_T_OUT:
+		op = VIRTZ_BLOCK_OP_WRITE;
+		if (r->fua)
+			flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		op = VIRTZ_BLOCK_OP_FLUSH;
+		break;
+	default:
+		op = VIRTZ_BLOCK_OP_TRIM;
+		break;
+	}
+	if (bounce && r->type == VIRTIO_BLK_T_OUT)
+		blk_iov_to_buf(r, s->bounce);
 	for (i = 0; i < n; i++) {
 		struct virtz_block_fifo_request *q = &s->out[s->nout++];
 
@@ -189,36 +264,8 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 		if (group >= 0)
 			gflags |= VIRTZ_BLOCK_IO_GROUP_ITEM |
 				  (i == n - 1 ? VIRTZ_BLOCK_IO_GROUP_LAST : 0);
-		if (bounce) {
-			if (r->type == VIRTIO_BLK_T_OUT)
-				blk_iov_to_buf(r, s->bounce);
-			vzb_req(q, r->type == VIRTIO_BLK_T_IN ?
-				VIRTZ_BLOCK_OP_READ : VIRTZ_BLOCK_OP_WRITE,
-				gflags, slot, s->bounce_vmoid, r->len / s->bs, 0,
-				dev);
-			continue;
-		}
-		switch (r->type) {
-		case VIRTIO_BLK_T_IN:
-		case VIRTIO_BLK_T_OUT: {
-			uint64_t gpa = (const uint8_t *)r->iov[i].iov_base - s->mem;
-			uint32_t len = r->iov[i].iov_len / s->bs;
-
-			vzb_req(q, r->type == VIRTIO_BLK_T_IN ?
-				VIRTZ_BLOCK_OP_READ : VIRTZ_BLOCK_OP_WRITE,
-				gflags, slot, s->vmoid, len, gpa / s->bs, dev);
-			dev += len;
-			break;
-		}
-		case VIRTIO_BLK_T_FLUSH:
-			vzb_req(q, VIRTZ_BLOCK_OP_FLUSH, gflags, slot, 0, 0, 0, 0);
-			break;
-		case VIRTIO_BLK_T_DISCARD:
-			vzb_req(q, VIRTZ_BLOCK_OP_TRIM, gflags, slot, 0,
-				r->range[i].sectors * VBLK_SECTOR / s->bs, 0,
-				r->range[i].sector * VBLK_SECTOR / s->bs);
-			break;
-		}
+		vzb_req(q, op, gflags, slot, x[i].vmoid, x[i].blocks,
+			x[i].vmo_block, x[i].dev_block);
 		if (group >= 0)
 			q->group = group;
 	}
@@ -429,6 +476,15 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 	s->mem = mem;
 	s->mem_size = mem_size;
 	s->bs = info.block_size;
+	s->max_xfer = info.max_transfer_size;
+	if (!s->max_xfer || s->max_xfer > VIRTQ_MAX_BYTES)
+		s->max_xfer = VIRTQ_MAX_BYTES;
+	s->max_xfer -= s->max_xfer % s->bs;
+	if (!s->max_xfer) {
+		snprintf(err, errlen, "%s: block session: max transfer %u below the block size %u",
+			 path, info.max_transfer_size, info.block_size);
+		goto err_close;
+	}
 	s->be = (struct blk_backend){
 		.ops = &sess_ops,
 		.size = info.block_count * info.block_size,

@@ -516,14 +516,18 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	if (!cl_max || cl_max > CMDLINE_MAX - 1)
 		cl_max = CMDLINE_MAX - 1;
 	cl_len = strlen(cmdline);
+	if (cfg->machine_args)
+		cl_len += strlen(VM_MACHINE_ARGS " ");
 	if (cl_len > cl_max) {
 		ret = -E2BIG;
-		fail(err, errlen, ret, "command line of %zu bytes; the kernel takes %u",
-		     cl_len, cl_max);
+		fail(err, errlen, ret, "command line of %zu bytes%s; the kernel takes %u",
+		     cl_len, cfg->machine_args ?
+		     " (with \"" VM_MACHINE_ARGS " \" before it)" : "", cl_max);
 		goto out;
 	}
 	memset(gpa_ptr(vm, GPA_CMDLINE, CMDLINE_MAX), 0, CMDLINE_MAX);
-	memcpy(gpa_ptr(vm, GPA_CMDLINE, cl_len), cmdline, cl_len);
+	snprintf((char *)gpa_ptr(vm, GPA_CMDLINE, cl_len + 1), cl_len + 1,
+		 "%s%s", cfg->machine_args ? VM_MACHINE_ARGS " " : "", cmdline);
 	wr32(zp + BP_CMD_LINE_PTR, GPA_CMDLINE);
 
 	if (cfg->initrd) {

@@ -64,7 +64,7 @@ static void usage(FILE *out)
 		"              [--control PATH] [--console] [--ready-fd FD]\n"
 		"              [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]\n"
 		"                      [,backend=auto|file|session][,cache=none|writeback]]...\n"
-		"              [--decompress host|guest]\n"
+		"              [--decompress host|guest] [--no-machine-args]\n"
 		"       virtzd --check [-j] [--kvm PATH]\n"
 		"\n"
 		"Runs one guest: boots BZIMAGE (the Linux x86 64-bit boot protocol,\n"
@@ -87,6 +87,9 @@ static void usage(FILE *out)
 		"  --decompress W  guest (default): boot the bzImage through its own\n"
 		"                  decompressor; host: decompress a zstd kernel in\n"
 		"                  virtzd and enter its vmlinux directly (no KASLR)\n"
+		"  --no-machine-args  do not put \"%s\" (no early PCI\n"
+		"                  scans for chipsets this machine lacks) before\n"
+		"                  the command line\n"
 		"  --ready-fd FD   when the guest starts write \"ok CID\\n\" to FD, or\n"
 		"                  \"error MESSAGE\\n\" if it cannot, then close FD\n"
 		"  --check         report whether this host can run virtz guests\n"
@@ -94,7 +97,7 @@ static void usage(FILE *out)
 		"  -j, --json      JSON output (--check)\n"
 		"  -V              version\n",
 		DEFAULT_CMDLINE, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, VM_MAX_CPUS,
-		VZ_CTL_RUN_DIR, VBLK_MAX_DISKS);
+		VZ_CTL_RUN_DIR, VBLK_MAX_DISKS, VM_MACHINE_ARGS);
 }
 
 static int check(const char *path, bool json)
@@ -381,11 +384,12 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "decompress", required_argument, NULL, 'D' },
+		{ "no-machine-args", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
 		.cfg = { .cmdline = DEFAULT_CMDLINE, .mem_mib = 256, .cpus = 1,
-			 .guest_decompress = true },
+			 .guest_decompress = true, .machine_args = true },
 		.label = "",
 		.env_id = -1,
 		.ready_fd = -1,
@@ -462,6 +466,9 @@ int main(int argc, char **argv)
 			}
 			o.ready_fd = v;
 			fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'A':
+			o.cfg.machine_args = false;
 			break;
 		case 'D':
 			if (!strcmp(optarg, "host") || !strcmp(optarg, "guest"))

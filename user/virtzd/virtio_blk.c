@@ -43,12 +43,13 @@
  * Largest data segment.  Without it a Linux guest merges physically
  * contiguous pages into segments of any size, and a request may carry
  * SEG_MAX of them; with it a request's data is at most
- * SEG_MAX * SIZE_MAX = 992 KiB, which leaves room in a chain's
- * VIRTQ_MAX_BYTES for the 16-byte header.  (Before, a 1 MiB O_DIRECT
- * write from a contiguous buffer came as 1 MiB + 16 bytes and was refused
- * as a malformed chain, breaking the device.)
+ * SEG_MAX * SIZE_MAX (62 * 32 KiB = 1984 KiB), which leaves room in a
+ * chain's VIRTQ_MAX_BYTES (4 MiB) for the 16-byte header.  (Without the
+ * cap, a 1 MiB O_DIRECT write from a contiguous buffer once came as
+ * 1 MiB + 16 bytes against a 1 MiB chain limit and was refused as a
+ * malformed chain, breaking the device.)
  */
-#define SIZE_MAX_BYTES			(16U << 10)
+#define SIZE_MAX_BYTES			(32U << 10)
 _Static_assert((uint64_t)SEG_MAX * SIZE_MAX_BYTES + 16 <= VIRTQ_MAX_BYTES,
 	       "a request of SEG_MAX full segments must fit a chain");
 
@@ -71,6 +72,7 @@ struct vblk {
 	struct vblk_req *pending, **pending_tail;
 	uint32_t gen;
 	bool closed;
+	bool signal_due;	/* answers pushed, the interrupt not yet */
 };
 
 static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data,
@@ -101,8 +103,12 @@ static void config_write(struct virtio_dev *vd, uint32_t off,
 	/* Nothing in the config space is the driver's (no CONFIG_WCE). */
 }
 
-/* Returns @r to the guest.  dev.lock held. */
-static void push_locked(struct vblk *v, struct vblk_req *r)
+/*
+ * Returns @r to the guest, and interrupts it at once unless @later (the
+ * I/O thread then signals once for all it answered in one round, see
+ * io_thread()).  dev.lock held.
+ */
+static void push_locked(struct vblk *v, struct vblk_req *r, bool later)
 {
 	struct virtio_dev *vd = &v->dev;
 
@@ -112,7 +118,10 @@ static void push_locked(struct vblk *v, struct vblk_req *r)
 		virtio_set_broken(vd, "used ring outside guest RAM");
 		return;
 	}
-	vd->tops->signal_queue(vd, 0);
+	if (later)
+		v->signal_due = true;
+	else
+		vd->tops->signal_queue(vd, 0);
 }
 
 /* The backend's answer, on the I/O thread. */
@@ -122,7 +131,7 @@ static void vblk_done(void *ctx, struct vblk_req *r, uint8_t status)
 
 	vblk_finish(r, status);
 	pthread_mutex_lock(&v->dev.lock);
-	push_locked(v, r);
+	push_locked(v, r, true);
 	pthread_mutex_unlock(&v->dev.lock);
 	free(r);
 }
@@ -171,7 +180,7 @@ static void queue_notify(struct virtio_dev *vd, int q)
 		else if (r->status != VBLK_PENDING)
 			vblk_finish(r, r->status);
 		if (r->status != VBLK_PENDING) {
-			push_locked(v, r);
+			push_locked(v, r, false);
 			free(r);
 			continue;
 		}
@@ -196,6 +205,7 @@ static void vblk_reset(struct virtio_dev *vd)
 	struct vblk_req *r;
 
 	v->gen++;
+	v->signal_due = false;
 	/* Not yet with the backend: simply dropped. */
 	while ((r = v->pending)) {
 		v->pending = r->next;
@@ -250,6 +260,12 @@ static void *io_thread(void *arg)
 		}
 		if (v->be->ops->commit)
 			v->be->ops->commit(v->be);
+		/* One interrupt for everything answered in this round. */
+		pthread_mutex_lock(&v->dev.lock);
+		if (v->signal_due && !v->dev.broken && !v->closed)
+			v->dev.tops->signal_queue(&v->dev, 0);
+		v->signal_due = false;
+		pthread_mutex_unlock(&v->dev.lock);
 	}
 }
 

@@ -84,10 +84,19 @@ static void fire(struct vpci *v, uint16_t vec)
 	vm_msi_fire(v->vm, v->route[vec]);
 }
 
+/* What every device is offered: its own features and the ring's. */
+static uint64_t offered_features(const struct virtio_dev *vd)
+{
+	return vd->ops->features | 1ULL << VIRTIO_F_VERSION_1 |
+	       1ULL << VIRTIO_RING_F_EVENT_IDX;
+}
+
 static void signal_queue(struct virtio_dev *vd, int q)
 {
 	struct vpci *v = vd->transport;
 
+	if (!virtq_need_signal(&vd->mem, &vd->vq[q]))
+		return;
 	v->isr |= 1;
 	fire(v, vd->vq[q].msix_vector);
 }
@@ -173,6 +182,8 @@ static void enable_queue(struct vpci *v, int q)
 		return;
 	}
 	vd->vq[q].enabled = true;
+	vd->vq[q].event_idx = vd->driver_features &
+			      (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	if (!bar || v->ioev_addr[q])
 		return;
 	io = (struct kvm_ioeventfd){
@@ -197,7 +208,7 @@ static void common_read(struct vpci *v, uint32_t off, uint8_t *data, int len)
 {
 	struct virtio_dev *vd = v->vd;
 	uint8_t c[COMMON_SIZE] = { 0 };
-	uint64_t f = vd->ops->features | (1ULL << VIRTIO_F_VERSION_1);
+	uint64_t f = offered_features(vd);
 	struct virtq *q = v->queue_sel < vd->ops->num_queues ?
 			  &vd->vq[v->queue_sel] : NULL;
 
@@ -245,7 +256,7 @@ static void common_write(struct vpci *v, uint32_t off, const uint8_t *data,
 		       len == 4 ? pci_r32(data) : 0;
 	struct virtq *q = v->queue_sel < vd->ops->num_queues ?
 			  &vd->vq[v->queue_sel] : NULL;
-	uint64_t offered = vd->ops->features | (1ULL << VIRTIO_F_VERSION_1);
+	uint64_t offered = offered_features(vd);
 
 	switch (off) {
 	case 0x00:

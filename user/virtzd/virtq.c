@@ -46,6 +46,17 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 	descs = gm_ptr(m, q->desc, 16ULL * q->size);
 
 	idx = rd16(avail + 2);
+	if (idx == q->last_avail && q->event_idx) {
+		uint8_t *used = gm_ptr(m, q->used, 6 + 8ULL * q->size);
+
+		/*
+		 * Ask for a kick at the next chain, then look again: the
+		 * driver may have added one before it could see the request.
+		 */
+		memcpy(used + 4 + 8 * q->size, &q->last_avail, 2);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		idx = rd16(avail + 2);
+	}
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (idx == q->last_avail)
 		return 0;
@@ -113,4 +124,25 @@ int virtq_push(const struct guest_mem *m, struct virtq *q, uint16_t head,
 	next = ++q->used_idx;
 	memcpy(used + 2, &next, 2);
 	return 0;
+}
+
+bool virtq_need_signal(const struct guest_mem *m, struct virtq *q)
+{
+	const uint8_t *avail = gm_ptr(m, q->avail, 6 + 2ULL * q->size);
+	uint16_t old = q->signalled_used, now = q->used_idx, event;
+	bool valid = q->signalled_valid;
+
+	if (!avail || virtq_check(m, q))
+		return false;
+	/* The used index is published before the driver's wishes are read. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!q->event_idx)
+		return !(rd16(avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	q->signalled_used = now;
+	q->signalled_valid = true;
+	if (!valid)
+		return true;
+	event = rd16(avail + 4 + 2 * q->size);
+	/* Did the index pass event on its way from old to now? */
+	return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }

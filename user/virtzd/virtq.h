@@ -20,11 +20,12 @@
 
 #define VIRTQ_MAX_SIZE	256
 #define VIRTQ_MAX_SEGS	64
-#define VIRTQ_MAX_BYTES	(1U << 20)	/* per chain, each direction */
+#define VIRTQ_MAX_BYTES	(4U << 20)	/* per chain, each direction */
 
 #define VIRTQ_DESC_F_NEXT	1
 #define VIRTQ_DESC_F_WRITE	2
 #define VIRTQ_DESC_F_INDIRECT	4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT	1
 
 struct guest_mem {
 	uint8_t *base;
@@ -43,10 +44,19 @@ static inline void *gm_ptr(const struct guest_mem *m, uint64_t gpa,
 struct virtq {
 	uint16_t size;		/* negotiated, power of two */
 	bool enabled;
+	/*
+	 * VIRTIO_RING_F_EVENT_IDX negotiated: the device publishes in the
+	 * used ring the avail index at which it wants the next kick, and
+	 * the driver in the avail ring the used index at which it wants the
+	 * next interrupt.
+	 */
+	bool event_idx;
 	uint64_t desc, avail, used;	/* guest-physical ring addresses */
 	uint16_t last_avail;
 	uint16_t used_idx;
 	uint16_t msix_vector;
+	uint16_t signalled_used;	/* used_idx at the last signal check */
+	bool signalled_valid;		/* false: the next check signals */
 };
 
 struct virtq_seg {
@@ -67,12 +77,23 @@ struct virtq_elem {
 int virtq_check(const struct guest_mem *m, const struct virtq *q);
 /*
  * Takes the next available chain: 1 and @e filled, 0 when the ring is
- * empty, -EINVAL when the guest wrote something malformed.
+ * empty, -EINVAL when the guest wrote something malformed.  With
+ * event_idx, finding the ring empty re-arms the driver's notifications
+ * (avail_event = last_avail): a device that pops until 0 is kicked for
+ * the next chain, and not for the ones it finds while still popping.
  */
 int virtq_pop(const struct guest_mem *m, struct virtq *q,
 	      struct virtq_elem *e);
 /* Returns chain @head to the guest with @len bytes written. */
 int virtq_push(const struct guest_mem *m, struct virtq *q, uint16_t head,
 	       uint32_t len);
+/*
+ * After virtq_push(): should the driver be interrupted?  With event_idx,
+ * only when the used index passed the driver's used_event since the last
+ * check; otherwise unless the driver set VRING_AVAIL_F_NO_INTERRUPT.
+ * Whatever the guest wrote there, the worst it gets is interrupts it
+ * asked not to get, or none it asked for.
+ */
+bool virtq_need_signal(const struct guest_mem *m, struct virtq *q);
 
 #endif

@@ -62,7 +62,16 @@ struct vm_config {
 	int cpus;
 	bool console;		/* copy guest serial output to stdout */
 	bool guest_decompress;	/* default; --decompress host clears it */
+	bool machine_args;	/* prepend VM_MACHINE_ARGS to cmdline */
 };
+
+/*
+ * Kernel arguments that describe virtzd's machine, put before the user's
+ * command line unless --no-machine-args: the guest has no chipset, AGP
+ * bridge or K8 northbridge, so the early type-1 PCI scans looking for
+ * them (256 buses x 32 slots, twice, each read an exit) find nothing.
+ */
+#define VM_MACHINE_ARGS	"pci=noearly"
 
 struct vcpu {
 	struct vm *vm;
