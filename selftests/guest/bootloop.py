@@ -29,6 +29,7 @@ import glob
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +80,10 @@ def boot(argv, timeout):
                 verdict = "exit"
                 break
         elapsed = time.monotonic() - t0
+        if verdict == "timeout" and p.poll() is None:
+            # What the vCPUs are doing (virtzd prints it on SIGUSR2).
+            p.send_signal(signal.SIGUSR2)
+            time.sleep(2)
     finally:
         p.kill()
         try:

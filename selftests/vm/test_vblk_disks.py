@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -125,7 +126,11 @@ class Guest:
         return out
 
     def diagnose(self):
-        """virtzd's stderr and the guest console's tail, as TAP comments."""
+        """virtzd's stderr and the guest console's tail, as TAP comments
+        (a running virtzd first prints its vCPUs' state: SIGUSR2)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR2)
+            time.sleep(1)
         lines = ["# %s: virtzd %s; its stderr:" % (
             os.path.basename(self.ctl),
             "running" if self.proc.poll() is None else

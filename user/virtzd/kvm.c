@@ -452,6 +452,36 @@ static void handle_mmio(struct vm *vm, struct kvm_run *run)
 		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 }
 
+static void dump_vcpu(struct vcpu *cpu)
+{
+	struct kvm_mp_state mp = { 0 };
+	struct kvm_sregs sr = { 0 };
+	struct kvm_regs r = { 0 };
+
+	if (ioctl(cpu->fd, KVM_GET_REGS, &r) || ioctl(cpu->fd, KVM_GET_SREGS, &sr))
+		return;
+	ioctl(cpu->fd, KVM_GET_MP_STATE, &mp);
+	fprintf(stderr,
+		"virtzd: vCPU %d: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx mp_state %u if %u irq_pending %#llx\n",
+		cpu->id, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+		(unsigned long long)r.rflags, (unsigned long long)sr.cr0,
+		(unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
+		(unsigned long long)sr.efer, mp.mp_state, cpu->run->if_flag,
+		(unsigned long long)sr.interrupt_bitmap[0]);
+}
+
+void vm_dump_vcpus(struct vm *vm)
+{
+	int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		if (!vm->cpus[i].thread)
+			continue;
+		__atomic_store_n(&vm->cpus[i].dump_req, 1, __ATOMIC_RELEASE);
+		pthread_kill(vm->cpus[i].thread, SIGUSR1);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *cpu = arg;
@@ -463,6 +493,8 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!vm->stopping) {
+		if (__atomic_exchange_n(&cpu->dump_req, 0, __ATOMIC_ACQ_REL))
+			dump_vcpu(cpu);
 		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

@@ -202,6 +202,7 @@ static int run(struct run_opts *o)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -293,7 +294,11 @@ static int run(struct run_opts *o)
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
+				/* Nothing after all. */
+			} else if (si.ssi_signo == SIGUSR2) {
+				vm_dump_vcpus(&vm);
+			} else {
 				fprintf(stderr, "virtzd: signal %u; stopping\n",
 					si.ssi_signo);
 				vm_stop(&vm, 0);

@@ -79,6 +79,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	int dump_req;		/* atomic: print the state at the next exit */
 };
 
 struct serial;
@@ -156,6 +157,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 int vm_start(struct vm *vm);
 void vm_stop(struct vm *vm, int code);
 void vm_join(struct vm *vm);
+/*
+ * Has every vCPU print its registers and run state on stderr (SIGUSR2):
+ * what a guest that stopped making progress is doing.
+ */
+void vm_dump_vcpus(struct vm *vm);
 void vm_destroy(struct vm *vm);
 int vm_add_pio(struct vm *vm, const struct pio_dev *dev);
 void vm_irq_line(struct vm *vm, int gsi, int level);
