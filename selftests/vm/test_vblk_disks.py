@@ -299,6 +299,7 @@ def cache_tests():
     if not tap(initrd is not None, "cache: the guest's O_DIRECT helper builds", why):
         return
     blk4k, ext4img = os.path.join(WORK, "blk4k.img"), os.path.join(WORK, "ext4.img")
+    sess4k = os.path.join(WORK, "sess4k.img")
     mnt, ram = os.path.join(WORK, "ext4"), os.path.join(WORK, "ramfs")
     wb = os.path.join(WORK, "wb.img")
     loops, mounts = [], []
@@ -306,14 +307,15 @@ def cache_tests():
         # 4 KiB sectors: a guest's 512-aligned O_DIRECT buffer is too
         # little for the host's O_DIRECT, and must be bounced.
         make_file(blk4k, 16 * MiB, "blk4k")
+        make_file(sess4k, 8 * MiB, "sess4k")
         open(ext4img, "wb").truncate(64 * MiB)
-        for img in (blk4k, ext4img):
+        for img in (blk4k, ext4img, sess4k):
             rc, out = sh("modprobe loop; losetup -f --show -b 4096 " + img)
             if rc:
                 tap(False, "cache: a loop device with 4 KiB sectors", out)
                 return
             loops.append(out.split()[-1])
-        dev4k, devx = loops
+        dev4k, devx, devs4k = loops
         os.makedirs(mnt)
         os.makedirs(ram)
         rc, out = sh("modprobe ext4; mkfs.ext4 -q -F -b 4096 %s && mount %s %s"
@@ -333,7 +335,11 @@ def cache_tests():
         g = Guest("g5", ["id=blk4k,file=%s,cache=none" % dev4k,
                          "id=ext4file,file=%s" % efile,
                          "id=wb,file=%s,cache=writeback" % wb,
-                         "id=ramfs,file=%s,cache=none" % rfile], initrd=initrd)
+                         "id=ramfs,file=%s,cache=none" % rfile,
+                         # A session takes guest pages as VMO offsets in
+                         # 4 KiB blocks: a 512-aligned buffer is bounced.
+                         "id=sess4k,file=%s,backend=session" % devs4k],
+                  initrd=initrd)
         log = open(g.log).read()
         if not tap(g.ok(), "cache: a guest with cache=none and cache=writeback "
                    "disks launches", g.ready + log):
@@ -364,8 +370,8 @@ def cache_tests():
                        open(g.log).read()[-500:]):
                 return
             devs = dev_by_serial(g)
-            if not tap(set(devs) == {"blk4k", "ext4file", "wb", "ramfs"},
-                       "cache: the guest sees the four disks", devs):
+            if not tap(set(devs) == {"blk4k", "ext4file", "wb", "ramfs", "sess4k"},
+                       "cache: the guest sees the five disks", devs):
                 return
             out = g.run("cat /sys/block/%s/queue/logical_block_size" % devs["blk4k"])
             tap(out == "4096", "cache: the 4 KiB-sector device has 4 KiB blocks "
@@ -379,7 +385,9 @@ def cache_tests():
                      "cache=none, file on ext4 with 4 KiB direct I/O, at a "
                      "512-byte offset (through the page cache)"),
                     ("wb", MiB, "wb-dio", "cache=writeback, file on tmpfs"),
-                    ("ramfs", MiB, "ramfs-dio", "cache=none on ramfs (fallen back)")]
+                    ("ramfs", MiB, "ramfs-dio", "cache=none on ramfs (fallen back)"),
+                    ("sess4k", MiB, "sess4k-dio",
+                     "session backend, 4 KiB blocks (through its bounce VMO)")]
             for serial, off, tag, what in runs:
                 out = g.run("vblk_dio /dev/%s %d 65536 %s" % (devs[serial], off, tag))
                 tap(out is not None and "vblk_dio: ok" in out,
@@ -402,7 +410,8 @@ def cache_tests():
         for path, off, tag in ((dev4k, MiB, "blk4k-dio"),
                                (efile, 2 * MiB, "ext4-dio-a"),
                                (efile, MiB + 512, "ext4-dio-b"),
-                               (wb, MiB, "wb-dio"), (rfile, MiB, "ramfs-dio")):
+                               (wb, MiB, "wb-dio"), (rfile, MiB, "ramfs-dio"),
+                               (devs4k, MiB, "sess4k-dio")):
             tap(read_at(path, off, 65536) == dio_data(tag, 65536),
                 "cache: the host finds the guest's %s bytes at %d of %s"
                 % (tag, off, os.path.basename(path)))
