@@ -234,7 +234,8 @@ else
 	: >"$CONSOLE"
 	tailpid=
 	if [ $VERBOSE = 1 ]; then
-		tail -n +1 -F "$CONSOLE" 2>/dev/null &
+		# Not holding the lock: a tail left behind must not block the next run.
+		tail -n +1 -F "$CONSOLE" 2>/dev/null 9>&- &
 		tailpid=$!
 	fi
 	if [ "$TIMEOUT" != 0 ]; then
