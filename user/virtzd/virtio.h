@@ -40,6 +40,15 @@ struct virtio_dev_ops {
 			     const uint8_t *data, int len);
 	/* The driver kicked queue @q. */
 	void (*queue_notify)(struct virtio_dev *vd, int q);
+	/*
+	 * Optional: an eventfd of the device's own for queue @q, or -1.  The
+	 * transport then signals kicks of @q there (KVM's ioeventfd, MMIO
+	 * notifications, the replay at DRIVER_OK) and leaves serving it to
+	 * the device, which takes the lock and checks that the queue is
+	 * enabled, DRIVER_OK set and the device not broken before it looks at
+	 * the ring: one thread hop less per kick.
+	 */
+	int (*queue_eventfd)(struct virtio_dev *vd, int q);
 	/* Back to the initial state (status 0 written). */
 	void (*reset)(struct virtio_dev *vd);
 };

@@ -51,6 +51,7 @@ struct vpci {
 	uint64_t pending;	/* PBA */
 	int route[MAX_VECTORS];
 	int efd[VIRTIO_MAX_QUEUES];
+	bool dev_efd[VIRTIO_MAX_QUEUES];	/* the device's: it serves it */
 	uint64_t ioev_addr[VIRTIO_MAX_QUEUES];	/* 0: none assigned */
 	pthread_t thread;
 };
@@ -401,8 +402,10 @@ static void *vpci_thread(void *arg)
 	int n = vd->ops->num_queues, q;
 	uint64_t cnt;
 
+	/* Queues whose eventfd the device serves itself are not ours. */
 	for (q = 0; q < n; q++)
-		p[q] = (struct pollfd){ .fd = v->efd[q], .events = POLLIN };
+		p[q] = (struct pollfd){ .fd = v->dev_efd[q] ? -1 : v->efd[q],
+					.events = POLLIN };
 	p[n] = (struct pollfd){ .fd = v->vm->stop_efd, .events = POLLIN };
 	while (!v->vm->stopping) {
 		if (poll(p, n + 1, -1) < 0)
@@ -456,6 +459,14 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *vd)
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		v->efd[i] = -1;
 	for (i = 0; i < vd->ops->num_queues; i++) {
+		int fd = vd->ops->queue_eventfd ?
+			 vd->ops->queue_eventfd(vd, i) : -1;
+
+		if (fd >= 0) {
+			v->efd[i] = fd;
+			v->dev_efd[i] = true;
+			continue;
+		}
 		v->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (v->efd[i] < 0) {
 			ret = -errno;
@@ -517,7 +528,7 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *vd)
 
 err_efd:
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		if (v->efd[i] >= 0)
+		if (v->efd[i] >= 0 && !v->dev_efd[i])
 			close(v->efd[i]);
 	pthread_cond_destroy(&vd->cond);
 	pthread_mutex_destroy(&vd->lock);
