@@ -38,15 +38,18 @@ struct virtio_dev_ops {
 			    int len);
 	void (*config_write)(struct virtio_dev *vd, uint32_t off,
 			     const uint8_t *data, int len);
-	/* The driver kicked queue @q. */
+	/*
+	 * The driver kicked queue @q (lock held, virtio_queue_live()); from
+	 * the transport's thread, for the queues queue_eventfd leaves to it.
+	 */
 	void (*queue_notify)(struct virtio_dev *vd, int q);
 	/*
 	 * Optional: an eventfd of the device's own for queue @q, or -1.  The
 	 * transport then signals kicks of @q there (KVM's ioeventfd, MMIO
-	 * notifications, the replay at DRIVER_OK) and leaves serving it to
-	 * the device, which takes the lock and checks that the queue is
-	 * enabled, DRIVER_OK set and the device not broken before it looks at
-	 * the ring: one thread hop less per kick.
+	 * notifications, the replay at DRIVER_OK) and never calls
+	 * queue_notify for @q: the device serves it from its own thread,
+	 * with the lock held and only while virtio_queue_live(), one thread
+	 * hop less per kick.
 	 */
 	int (*queue_eventfd)(struct virtio_dev *vd, int q);
 	/* Back to the initial state (status 0 written). */
@@ -78,6 +81,13 @@ struct virtio_dev {
 	uint8_t config_gen;
 	bool broken;
 };
+
+/* May the device look at queue @q's rings now?  Lock held. */
+static inline bool virtio_queue_live(const struct virtio_dev *vd, int q)
+{
+	return vd->vq[q].enabled && !vd->broken &&
+	       (vd->status & VIRTIO_STATUS_DRIVER_OK);
+}
 
 /*
  * The guest broke the protocol: stop using the device and tell the

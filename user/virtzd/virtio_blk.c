@@ -2,11 +2,11 @@
 /*
  * virtio-blk on whatever transport carries it (virtio_pci.c today).
  *
- * The transport's thread calls queue_notify() with dev.lock held; it
- * parses each chain (blk_req.c: hostile input, copied once, checked
+ * The disk's I/O thread serves the queue's kicks itself (its own
+ * notification eventfd, virtio_dev_ops.queue_eventfd): with dev.lock held
+ * it parses each chain (blk_req.c: hostile input, copied once, checked
  * against the disk), answers what needs no I/O at once (errors, GET_ID),
- * and queues the rest for the disk's I/O thread, which hands them to the
- * backend (blk_backend.h).  Answers come back through vblk_done(), which
+ * and hands the rest to the backend (blk_backend.h).  Answers come back through vblk_done(), which
  * takes dev.lock to fill the used ring.  No vCPU thread ever waits for
  * the backing.
  *
@@ -63,7 +63,6 @@ struct vblk {
 	struct vblk_geom geom;
 	struct blk_backend *be;
 	const char *be_name;	/* the backing's, under a volatile overlay */
-	bool direct;		/* the backing bypasses the page cache */
 	int kick_efd;		/* wakes the I/O thread */
 	int notify_efd;		/* the queue's kicks, served by the I/O thread */
 	pthread_t io_thread;
@@ -105,11 +104,10 @@ static void config_write(struct virtio_dev *vd, uint32_t off,
 }
 
 /*
- * Returns @r to the guest, and interrupts it at once unless @later (the
- * I/O thread then signals once for all it answered in one round, see
- * io_thread()).  dev.lock held.
+ * Returns @r to the guest.  The interrupt comes once for everything
+ * answered in one round of the I/O thread (io_thread()).  dev.lock held.
  */
-static void push_locked(struct vblk *v, struct vblk_req *r, bool later)
+static void push_locked(struct vblk *v, struct vblk_req *r)
 {
 	struct virtio_dev *vd = &v->dev;
 
@@ -119,10 +117,7 @@ static void push_locked(struct vblk *v, struct vblk_req *r, bool later)
 		virtio_set_broken(vd, "used ring outside guest RAM");
 		return;
 	}
-	if (later)
-		v->signal_due = true;
-	else
-		vd->tops->signal_queue(vd, 0);
+	v->signal_due = true;
 }
 
 /* The backend's answer, on the I/O thread. */
@@ -132,7 +127,7 @@ static void vblk_done(void *ctx, struct vblk_req *r, uint8_t status)
 
 	vblk_finish(r, status);
 	pthread_mutex_lock(&v->dev.lock);
-	push_locked(v, r, true);
+	push_locked(v, r);
 	pthread_mutex_unlock(&v->dev.lock);
 	free(r);
 }
@@ -151,17 +146,16 @@ static void get_id(struct vblk *v, struct vblk_req *r)
 
 /*
  * Takes every request off queue @q: answers what needs no backend, and
- * queues the rest on v->pending.  True when it queued any.  dev.lock held.
+ * queues the rest on v->pending.  On the I/O thread, dev.lock held.
  */
-static bool take_requests(struct vblk *v, int q)
+static void take_requests(struct vblk *v, int q)
 {
 	struct virtio_dev *vd = &v->dev;
 	struct virtq_elem e;
-	bool queued = false;
-	int ret;
+	int ret = 0;
 
 	if (v->closed)
-		return false;
+		return;
 	for (;;) {
 		struct vblk_req *r = malloc(sizeof(*r));
 
@@ -175,7 +169,7 @@ static bool take_requests(struct vblk *v, int q)
 		if (vblk_parse(&v->geom, &e, r)) {
 			free(r);
 			virtio_set_broken(vd, "request without a writable status byte");
-			return queued;
+			return;
 		}
 		r->gen = v->gen;
 		r->next = NULL;
@@ -185,28 +179,15 @@ static bool take_requests(struct vblk *v, int q)
 		else if (r->status != VBLK_PENDING)
 			vblk_finish(r, r->status);
 		if (r->status != VBLK_PENDING) {
-			push_locked(v, r, false);
+			push_locked(v, r);
 			free(r);
 			continue;
 		}
 		*v->pending_tail = r;
 		v->pending_tail = &r->next;
-		queued = true;
 	}
 	if (ret < 0)
 		virtio_set_broken(vd, "malformed descriptor chain");
-	return queued;
-}
-
-/* The transport's path, kept for completeness: wakes the I/O thread. */
-static void queue_notify(struct virtio_dev *vd, int q)
-{
-	struct vblk *v = vd->priv;
-	uint64_t one = 1;
-
-	if (take_requests(v, q) && write(v->kick_efd, &one, sizeof(one)) < 0) {
-		/* Saturated: the I/O thread is woken anyway. */
-	}
 }
 
 static int queue_eventfd(struct virtio_dev *vd, int q)
@@ -266,8 +247,7 @@ static void *io_thread(void *arg)
 		}
 		pthread_mutex_lock(&v->dev.lock);
 		/* The driver kicked: take its requests here, no hop. */
-		if ((p[notify].revents & POLLIN) && v->dev.vq[0].enabled &&
-		    !v->dev.broken && (v->dev.status & VIRTIO_STATUS_DRIVER_OK))
+		if ((p[notify].revents & POLLIN) && virtio_queue_live(&v->dev, 0))
 			take_requests(v, 0);
 		list = v->pending;
 		v->pending = NULL;
@@ -308,17 +288,19 @@ static bool use_session(const struct vblk_spec *s)
 }
 
 /*
- * Opens @s's backing; *@name is the backend's name and *@direct whether
- * it bypasses the page cache (under a volatile overlay: the backing's).
+ * Opens @s's backing; *@name is the backend's name (under a volatile
+ * overlay: the backing's) and *@cache, for the file backend, the cache
+ * mode in effect as the disk's log line shows it ("" for the others).
  */
 static struct blk_backend *open_backend(struct vm *vm,
 					const struct vblk_spec *s,
-					const char **name, bool *direct,
+					const char **name, const char **cache,
 					char *err, size_t errlen)
 {
 	bool ro = s->mode != VBLK_RW;
 	struct blk_backend *be;
 
+	*cache = "";
 	if (s->format == VBLK_QCOW2) {
 		if (s->backend == VBLK_SESSION) {
 			snprintf(err, errlen, "backend=session needs format=raw");
@@ -341,11 +323,18 @@ static struct blk_backend *open_backend(struct vm *vm,
 		be = blk_file_open(s->file, ro, s->mode == VBLK_RW,
 				   s->cache != VBLK_CACHE_WRITEBACK, err,
 				   errlen);
+		if (be && be->direct) {
+			*cache = ", cache=none";
+		} else if (be && s->cache == VBLK_CACHE_WRITEBACK) {
+			*cache = ", cache=writeback";
+		} else if (be) {
+			*cache = ", cache=writeback (O_DIRECT refused)";
+			fprintf(stderr, "virtzd: disk %s: %s: the filesystem refuses O_DIRECT, so cache=none falls back to the page cache\n",
+				s->id, s->file);
+		}
 	}
-	if (be) {
+	if (be)
 		*name = be->ops->name;
-		*direct = be->direct;
-	}
 	if (be && s->mode == VBLK_VOLATILE)
 		be = blk_volatile_wrap(be, err, errlen);
 	return be;
@@ -356,7 +345,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 {
 	struct vblk *v = calloc(1, sizeof(*v));
 	char why[480];
-	bool file_backend;
+	const char *cache;
 	uint64_t f;
 	int ret;
 
@@ -373,13 +362,12 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 	v->kick_efd = -1;
 	v->notify_efd = -1;
 
-	v->be = open_backend(vm, &v->spec, &v->be_name, &v->direct, why,
+	v->be = open_backend(vm, &v->spec, &v->be_name, &cache, why,
 			     sizeof(why));
 	if (!v->be) {
 		snprintf(err, errlen, "disk %s: %s", spec->id, why);
 		goto err_free;
 	}
-	file_backend = !strcmp(v->be_name, "file");
 	v->be->done = vblk_done;
 	v->be->ctx = v;
 	v->geom = (struct vblk_geom){
@@ -413,8 +401,7 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 		.config_size = CONFIG_SIZE,
 		.config_read = config_read,
 		.config_write = config_write,
-		.queue_notify = queue_notify,
-		.queue_eventfd = queue_eventfd,
+		.queue_eventfd = queue_eventfd,	/* no queue_notify: see above */
 		.reset = vblk_reset,
 	};
 	v->dev.ops = &v->ops;
@@ -441,15 +428,10 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 			 ret == -ENOSPC ? " (too many PCI devices)" : "");
 		goto err_thread;
 	}
-	if (file_backend && !v->direct && spec->cache != VBLK_CACHE_WRITEBACK)
-		fprintf(stderr, "virtzd: disk %s: %s: the filesystem refuses O_DIRECT, so cache=none falls back to the page cache\n",
-			spec->id, v->path);
 	fprintf(stderr, "virtzd: disk %s: %s, %s, %s, %s backend%s, %llu sectors, %u-byte blocks\n",
 		spec->id, v->path, vblk_format_name(spec->format),
 		vblk_mode_name(spec->mode), v->be_name,
-		!file_backend ? "" : v->direct ? ", cache=none" :
-		spec->cache == VBLK_CACHE_WRITEBACK ? ", cache=writeback" :
-		", cache=writeback (O_DIRECT refused)",
+		cache,
 		(unsigned long long)v->geom.sectors, v->geom.block_size);
 	return v;
 

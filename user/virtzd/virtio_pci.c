@@ -415,8 +415,7 @@ static void *vpci_thread(void *arg)
 			    read(v->efd[q], &cnt, sizeof(cnt)) < 0)
 				continue;
 			pthread_mutex_lock(&vd->lock);
-			if (vd->vq[q].enabled && !vd->broken &&
-			    (vd->status & VIRTIO_STATUS_DRIVER_OK))
+			if (virtio_queue_live(vd, q))
 				vd->ops->queue_notify(vd, q);
 			pthread_mutex_unlock(&vd->lock);
 		}
