@@ -240,18 +240,25 @@ static void bounce_free(struct file_bounce *bb)
 	free(bb);
 }
 
+/* @len bytes that direct I/O on f->dfd takes as a buffer, or NULL. */
+static void *bounce_alloc(const struct blk_file *f, size_t len)
+{
+	void *p;
+
+	if (posix_memalign(&p, f->mem_align > BOUNCE_ALIGN ? f->mem_align :
+			   BOUNCE_ALIGN, len))
+		return NULL;
+	return p;
+}
+
 /* An aligned copy of @r's data (filled for a write); NULL without memory. */
 static struct file_bounce *bounce_new(const struct blk_file *f,
 				      struct vblk_req *r)
 {
-	size_t align = f->mem_align > BOUNCE_ALIGN ? f->mem_align :
-						     BOUNCE_ALIGN;
 	struct file_bounce *bb = malloc(sizeof(*bb));
-	void *data;
+	void *data = bb ? bounce_alloc(f, r->len) : NULL;
 
-	if (!bb)
-		return NULL;
-	if (posix_memalign(&data, align, r->len)) {
+	if (!data) {
 		free(bb);
 		return NULL;
 	}
@@ -459,8 +466,7 @@ static int file_pread(struct blk_backend *b, void *buf, size_t len,
 	int ret;
 
 	if (f->dfd < 0 || (off | len) & (f->off_align - 1) ||
-	    posix_memalign(&bounce, f->mem_align > BOUNCE_ALIGN ?
-			   f->mem_align : BOUNCE_ALIGN, len))
+	    !(bounce = bounce_alloc(f, len)))
 		return vblk_pread_full(f->fd, buf, len, off);
 	ret = vblk_pread_full(f->dfd, bounce, len, off);
 	if (!ret)
