@@ -8,9 +8,8 @@ holds its exit status.  Only top-level "ok"/"not ok" lines count (the
 kselftest harness indents nothing at top level; subtests start with '#').
 A program that exits non-zero without reporting a failure, or reports
 fewer results than its plan, counts one failure more: a crash is never a
-pass.  A "not ok ... # TODO" result (a known, tracked failure: see the
-quarantine in selftests/vm/run.sh) is listed but counted as skipped, as
-TAP specifies.
+pass.  A "not ok ... # TODO" result (a known, tracked failure) is listed
+but counted as skipped, as TAP specifies.
 """
 import os
 import re

@@ -9,8 +9,9 @@
 # /init that
 #   - mounts proc, sysfs, devtmpfs;
 #   - loads the modules listed in /lib/modules/order, if present;
-#   - prints "VIRTZ-GUEST-READY cpus=N" on the console (the marker tests
-#     and bench/virtzd_boot.sh wait for);
+#   - prints "VIRTZ-GUEST-READY cpus=N modules: NAME@ADDR..." on the
+#     console (the marker tests and bench/virtzd_boot.py wait for; the
+#     module addresses place a hung vCPU's rip, see virtzd's SIGUSR2);
 #   - runs a shell on the console (ttyS0 with console=ttyS0), forever.
 # KVER defaults to the newest /boot/vmlinuz-6.12*-amd64.  OUT is rebuilt
 # only when KVER, this script or busybox changed (stamp in OUT.stamp).
@@ -49,7 +50,11 @@ mount -t devtmpfs devtmpfs /dev
 for m in $(cat /lib/modules/order); do
 	insmod /lib/modules/$m 2>/dev/null
 done
-echo "VIRTZ-GUEST-READY cpus=$(grep -c ^processor /proc/cpuinfo)"
+mods=
+while read -r name size refs deps state addr rest; do
+	mods="$mods $name@$addr"
+done </proc/modules
+echo "VIRTZ-GUEST-READY cpus=$(grep -c ^processor /proc/cpuinfo) modules:$mods"
 while :; do
 	setsid cttyhack /bin/sh
 done

@@ -29,33 +29,37 @@ MODULES=(virtz_fvm virtz_vsock virtz_wl)
 rm -rf "$results"
 mkdir -p "$results"
 
-# Quarantined: tests that boot nested guests (KVM on QEMU's emulated SVM,
-# under TCG).  Their nested guest kernel intermittently panics during boot
-# ("Fatal exception in interrupt"); until that is understood (see the
-# virtzd issue), their failures are reported as TAP TODO, which the
-# summary lists but does not count as failures.  Their passes still count.
-QUARANTINE=" test_virtzd_guest test_vblk_disks test_vblk_session test_vblk_qcow2 "
-QUARANTINE_WHY="quarantined: nested guest boots are intermittent under TCG-emulated SVM"
-
-quarantine() {
-	local tap=$1 rc=$2
-	sed -i -E "/^not ok/{/# TODO/!s/\$/ # TODO $QUARANTINE_WHY/}" "$tap"
-	[ "$rc" -eq 0 ] || echo "not ok - exited with status $rc # TODO $QUARANTINE_WHY" >>"$tap"
-}
+# Tests that boot nested guests (KVM on QEMU's emulated SVM, under TCG).
+# Now and then QEMU's TCG puts this test VM's own state (its KVM's vmrun
+# path: rip __svm_vcpu_run+0xa0, its CR3) into a nested guest's saved
+# state, and the guest hangs or triple-faults.  virtzd prints its vCPUs'
+# state when a test asks (SIGUSR2) or on a triple fault; the tests name
+# that signature in a "# L0-FAULT:" line (tg.l0_faults()).  Such a test is
+# run again, at most L0_RERUNS more times, and says so in its TAP; any
+# other failure counts at once.  See Documentation/dev/testing.rst.
+NESTED=" test_virtzd_guest test_vblk_disks test_vblk_session test_vblk_qcow2 "
+L0_RERUNS=2
 
 run_test() {
-	local name=$1
+	local name=$1 attempt=1 rc
 	shift
-	echo "vm-test: $name"
-	"$@" >"$results/$name.tap" 2>&1
-	local rc=$?
+	while :; do
+		echo "vm-test: $name"
+		"$@" >"$results/$name.tap" 2>&1
+		rc=$?
+		if [ $rc -ne 0 ] && [[ $NESTED == *" $name "* ]] &&
+		   [ $attempt -le $L0_RERUNS ] &&
+		   grep -q '^# L0-FAULT' "$results/$name.tap"; then
+			echo "vm-test: $name: $(grep -m1 '^# L0-FAULT' "$results/$name.tap" | cut -c3-); running it again"
+			mv "$results/$name.tap" "$results/$name.attempt$attempt.log"
+			attempt=$((attempt + 1))
+			continue
+		fi
+		break
+	done
 	[ $rc -eq 0 ] || sed 's/^/    /' "$results/$name.tap" | tail -n 60
-	case $QUARANTINE in
-	*" $name "*)
-		quarantine "$results/$name.tap" $rc
-		rc=0
-		;;
-	esac
+	[ $attempt -eq 1 ] ||
+		echo "# attempt $attempt: the earlier ones met the L0 fault ($name.attempt*.log)" >>"$results/$name.tap"
 	echo $rc >"$results/$name.rc"
 }
 
@@ -106,6 +110,11 @@ step "modules load for the remaining tests" load_modules
 # ends in an int3 Oops in __schedule - the "Fatal exception in interrupt"
 # that nested-guest tests used to die of.  See
 # selftests/guest/kvm_keeper.py and Documentation/admin-guide/virtzd.rst.
+# Nested guests' RAM (virtzd's memfd) in 2 MiB pages where virtzd asks
+# (MADV_HUGEPAGE): a nested page fault is dear under TCG, and fewer of
+# them means faster boots and fewer chances of the L0 fault above.
+step "shmem transparent huge pages on request (shmem_enabled=advise)" \
+	sh -c 'echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled'
 keeper=
 if modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null; then
 	python3 "$top/selftests/guest/kvm_keeper.py" &
@@ -114,10 +123,13 @@ fi
 
 # Every other built test program, then every test script.  ONLY="name ..."
 # (from the environment: scripts/vm/run.sh -e ONLY=...) narrows the run to
-# those test names, for development; CI never sets it.
+# those test names; EXCEPT="name ..." leaves those out.  CI runs the nested
+# tests ($NESTED) in a VM of their own (scripts/test-all.sh).
 only=" ${ONLY:-} "
+except=" ${EXCEPT:-} "
 wanted() {
-	[ "$only" = "  " ] || [[ $only == *" $1 "* ]]
+	[[ $except != *" $1 "* ]] &&
+	{ [ "$only" = "  " ] || [[ $only == *" $1 "* ]]; }
 }
 for t in "$tests"/*; do
 	[ -x "$t" ] && [ "$(basename "$t")" != module_lifecycle ] || continue

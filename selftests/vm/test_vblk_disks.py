@@ -137,7 +137,9 @@ class Guest:
             "exited with %s" % self.proc.returncode)]
         try:
             with open(self.log, errors="replace") as f:
-                lines += ["#   " + ln.rstrip() for ln in f.readlines()[-30:]]
+                text = f.read()
+            lines += ["#   " + ln.rstrip() for ln in text.splitlines()[-30:]]
+            lines += tg.l0_faults(text)
         except OSError as e:
             lines.append("#   (%s)" % e)
         if self.ser:
@@ -171,10 +173,15 @@ def get_disk(ctl_path, index, payload=None):
     """GUEST_GET_DISK over a control socket: (error, dict or message)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.settimeout(10)
-    s.connect(ctl_path)
-    _, _, err, data, _ = tg.ctl_call(
-        s, T_DISK, struct.pack("=I", index) if payload is None else payload)
-    s.close()
+    try:
+        s.connect(ctl_path)
+        _, _, err, data, _ = tg.ctl_call(
+            s, T_DISK, struct.pack("=I", index) if payload is None else payload)
+    except OSError as e:
+        # A guest that died earlier fails the checks that ask it, not the run.
+        return -1, "control socket: %s" % e
+    finally:
+        s.close()
     if err:
         return err, data.rstrip(b"\0").decode(errors="replace")
     if len(data) != DISK_INFO.size:

@@ -20,9 +20,11 @@
 #     the guest still answers afterwards.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
 import array
+import bisect
 import glob
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -59,7 +61,26 @@ def tap(ok, name, why=""):
     if why and not ok:
         line += "  # " + why
     print(line, flush=True)
+    if not ok and not any(not r[0] for r in results[:-1]):
+        # The first failure: catch the guests' state while they still run.
+        vcpu_snapshot()
     return ok
+
+
+def vcpu_snapshot():
+    """Every virtzd this test started prints its vCPUs' state (SIGUSR2)
+    into its log; any L0 fault among them is named at once."""
+    for pid in subprocess.run(["pgrep", "-x", "virtzd"], capture_output=True,
+                              text=True).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGUSR2)
+        except OSError:
+            pass
+    time.sleep(1)
+    for log in glob.glob("/tmp/virtzd-*.log"):
+        with open(log, errors="replace") as f:
+            for line in l0_faults(f.read()):
+                print(line, flush=True)
 
 
 def kvm_keeper():
@@ -119,17 +140,67 @@ def ctl_call(s, typ, payload=b"", seq=7):
 SERIALS = []     # every console attached, for dump_logs()
 
 
+def kallsyms_lookup(addrs):
+    """{addr: (symbol, module, offset)} from this (the test VM's) kernel."""
+    syms = []
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[1] in "tT":
+                    syms.append((int(p[0], 16), p[2],
+                                 p[3].strip("[]") if len(p) > 3 else ""))
+    except OSError:
+        return {}
+    syms.sort()
+    keys = [a for a, _, _ in syms]
+    out = {}
+    for a in addrs:
+        i = bisect.bisect_right(keys, a) - 1
+        if i >= 0 and keys[i]:
+            out[a] = (syms[i][1], syms[i][2], a - keys[i])
+    return out
+
+
+def l0_faults(text):
+    """The QEMU TCG fault seen under nested guests (testing.rst): a nested
+    vCPU whose rip, in virtzd's dump (SIGUSR2, or a triple fault), is this
+    test VM's own vmrun path (KVM's __svm_vcpu_run): QEMU put the L1
+    state in the L2 guest's VMCB.  Returns "# L0-FAULT: ..." lines for
+    selftests/vm/run.sh, which reruns such a test; nothing for any other
+    failure."""
+    rips = {int(m.group(2), 16): m.group(1) for m in
+            re.finditer(r"vCPU (\d+): rip (0x[0-9a-f]+)", text)}
+    out = []
+    for rip, (sym, mod, off) in sorted(kallsyms_lookup(rips).items()):
+        if "svm_vcpu_run" in sym or "vmx_vcpu_run" in sym:
+            out.append("# L0-FAULT: vCPU %s rip %#x is %s+%#x [%s] of the "
+                       "test VM's kernel: L2 state replaced by L1's"
+                       % (rips[rip], rip, sym, off, mod))
+    return out
+
+
 class Serial:
     SEEN_MAX = 16384
 
     def keep(self, d):
-        """Keeps the last SEEN_MAX bytes the guest printed, for diagnosis."""
-        self.seen = (getattr(self, "seen", b"") + d)[-self.SEEN_MAX:]
+        """Keeps the last SEEN_MAX bytes the guest printed, for diagnosis,
+        and the marker line (which names where the guest's modules were
+        loaded, to place a hung vCPU's rip)."""
+        seen = getattr(self, "seen", b"") + d
+        if not getattr(self, "ready_line", None):
+            i = seen.find(b"VIRTZ-GUEST-READY")
+            if i >= 0 and b"\n" in seen[i:]:
+                self.ready_line = seen[i:seen.index(b"\n", i)].decode(
+                    errors="replace").strip()
+        self.seen = seen[-self.SEEN_MAX:]
 
     def tail(self, lines=40):
         """The last lines of the guest's console, as TAP comment lines."""
         text = getattr(self, "seen", b"").decode(errors="replace").replace("\r", "")
-        return ["#   console: " + ln for ln in text.splitlines()[-lines:]]
+        head = getattr(self, "ready_line", None)
+        return ((["#   guest marker: " + head] if head else []) +
+                ["#   console: " + ln for ln in text.splitlines()[-lines:]])
 
     def __init__(self, cid):
         SERIALS.append(self)
@@ -523,6 +594,22 @@ def main():
         repr(ser.buf[-300:]))
     tap(nproc is not None, "nproc in the guest says 2")
 
+    # Guest RAM in 2 MiB pages when the host allows it on request
+    # (selftests/vm/run.sh sets shmem_enabled=advise; kvm.c madvises).
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as f:
+            thp = f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        thp = None
+    if thp in ("advise", "within_size", "always"):
+        pmd = 0
+        with open("/proc/%d/smaps_rollup" % cids_of(env_list(), env1)[a]["pid"]) as f:
+            for line in f:
+                if line.startswith("ShmemPmdMapped:"):
+                    pmd = int(line.split()[1])
+        tap(pmd >= 2048, "with shmem_enabled=%s, the booted guest's RAM is "
+            "mapped in 2 MiB pages (ShmemPmdMapped %d KiB)" % (thp, pmd))
+
     # --- the machine as the guest kernel sees it (cpuid.c, rtc.c) ---
     apic = ser.run("grep -e '^apicid' -e '^flags' /proc/cpuinfo")
     ids = sorted(int(l.split(":")[1]) for l in (apic or "").splitlines()
@@ -625,8 +712,11 @@ def main():
 def dump_logs():
     for log in glob.glob("/tmp/virtzd-*.log"):
         with open(log, errors="replace") as f:
-            for line in f.read().splitlines()[-20:]:
-                print("# %s: %s" % (os.path.basename(log), line))
+            text = f.read()
+        for line in text.splitlines()[-20:]:
+            print("# %s: %s" % (os.path.basename(log), line))
+        for line in l0_faults(text):
+            print(line)
     for ser in SERIALS:
         print("\n".join(ser.tail()))
 

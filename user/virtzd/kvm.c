@@ -54,6 +54,62 @@ static int create_vcpu(struct vm *vm, int id)
 	return cpuid_setup_vcpu(vm, cpu);
 }
 
+/*
+ * Maps guest RAM on a 2 MiB boundary and asks for transparent huge pages.
+ * Guest physical 0 is then 2 MiB aligned in the host too, so where the
+ * host backs the memfd with huge pages (shmem_enabled "advise" or
+ * stronger, Documentation/virtz/virtzd.rst) KVM maps them whole and the
+ * guest takes one nested page fault per 2 MiB instead of 512.  Under the
+ * default shmem_enabled "never" the advice is a no-op.  Returns NULL with
+ * errno set on failure.
+ */
+static void *map_guest_ram(int fd, size_t size)
+{
+	const size_t align = 2UL << 20;
+	uintptr_t start;
+	uint8_t *resv;
+	void *mem;
+
+	resv = mmap(NULL, size + align, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (resv == MAP_FAILED)
+		return NULL;
+	start = ((uintptr_t)resv + align - 1) & ~(uintptr_t)(align - 1);
+	mem = mmap((void *)start, size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0);
+	if (mem == MAP_FAILED) {
+		int e = errno;
+
+		munmap(resv, size + align);
+		errno = e;
+		return NULL;
+	}
+	/* Give back the unused head and tail of the reservation. */
+	if (start > (uintptr_t)resv)
+		munmap(resv, start - (uintptr_t)resv);
+	if ((uintptr_t)resv + align > start)
+		munmap((uint8_t *)start + size,
+		       (uintptr_t)resv + align - start);
+	madvise(mem, size, MADV_HUGEPAGE);
+	return mem;
+}
+
+/* Says once when the host keeps guest RAM out of huge pages. */
+static void thp_hint(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+
+	if (!f)
+		return;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	if (strstr(buf, "[never]") || strstr(buf, "[deny]"))
+		fprintf(stderr,
+			"virtzd: guest RAM in 4 KiB pages: /sys/kernel/mm/transparent_hugepage/shmem_enabled is never; \"advise\" lets virtzd use 2 MiB pages\n");
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	      size_t errlen)
 {
@@ -125,15 +181,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 		return set_err(err, errlen, -errno,
 			       "cannot size guest RAM to %llu MiB: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
-	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
-	if (vm->mem == MAP_FAILED) {
-		vm->mem = NULL;
+	vm->mem = map_guest_ram(vm->mem_fd, vm->mem_size);
+	if (!vm->mem)
 		return set_err(err, errlen, -errno,
 			       "cannot map %llu MiB of guest RAM: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
-	}
-	madvise(vm->mem, vm->mem_size, MADV_MERGEABLE);
+	thp_hint();
 
 	region = (struct kvm_userspace_memory_region) {
 		.slot = 0,
@@ -452,6 +505,105 @@ static void handle_mmio(struct vm *vm, struct kvm_run *run)
 		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 }
 
+/*
+ * Translates a guest virtual address through the guest's own page tables
+ * (4- or 5-level long mode only), for the diagnosis below.  Returns a
+ * host pointer to @len bytes, or NULL when the walk leaves guest RAM,
+ * meets a non-present entry, or the range crosses a page.
+ */
+static const uint8_t *gva_peek(struct vm *vm, const struct kvm_sregs *sr,
+			       uint64_t gva, size_t len)
+{
+	const uint64_t addr_mask = 0x000ffffffffff000ULL;
+	int level = (sr->cr4 & (1ULL << 12)) ? 5 : 4;
+	uint64_t table = sr->cr3 & addr_mask, entry = 0, gpa;
+	int shift = 12 + 9 * level;
+
+	if (!(sr->efer & (1ULL << 10)) || !(sr->cr0 & (1ULL << 31)))
+		return NULL;
+	while (level--) {
+		shift -= 9;
+		gpa = table + ((gva >> shift) & 511) * 8;
+		if (gpa + 8 > vm->mem_size)
+			return NULL;
+		memcpy(&entry, (uint8_t *)vm->mem + gpa, 8);
+		if (!(entry & 1))
+			return NULL;
+		/* A 1 GiB or 2 MiB page ends the walk. */
+		if ((shift == 30 || shift == 21) && (entry & (1ULL << 7)))
+			break;
+		table = entry & addr_mask;
+	}
+	gpa = (entry & addr_mask & ~((1ULL << shift) - 1)) |
+	      (gva & ((1ULL << shift) - 1));
+	if ((gva & 4095) + len > 4096 || gpa + len > vm->mem_size)
+		return NULL;
+	return (const uint8_t *)vm->mem + gpa;
+}
+
+/*
+ * The code at rip and the kernel addresses on the top of the stack (a
+ * poor man's backtrace: with the guest's module load addresses, which
+ * the test guests print, they place a hung vCPU in the source).
+ */
+static const uint8_t *gva_peek_vcpu(struct vcpu *cpu, const struct kvm_sregs *sr,
+				    uint64_t gva, size_t len)
+{
+	struct kvm_translation t = { .linear_address = gva };
+
+	/* KVM's own walk first; ours when it cannot (or says no). */
+	if (!ioctl(cpu->fd, KVM_TRANSLATE, &t) && t.valid &&
+	    (gva & 4095) + len <= 4096 && t.physical_address + len <= cpu->vm->mem_size)
+		return (const uint8_t *)cpu->vm->mem + t.physical_address;
+	return gva_peek(cpu->vm, sr, gva, len);
+}
+
+static void dump_guest_context(struct vcpu *cpu, const struct kvm_regs *r,
+			       const struct kvm_sregs *sr)
+{
+	const uint8_t *code = gva_peek_vcpu(cpu, sr, r->rip, 16);
+	struct kvm_vcpu_events ev = { 0 };
+	int id = cpu->id;
+	char line[512];
+	int n = 0, i, found = 0;
+
+	if (code) {
+		n += snprintf(line + n, sizeof(line) - n, "code at rip:");
+		for (i = 0; i < 16; i++)
+			n += snprintf(line + n, sizeof(line) - n, " %02x",
+				      code[i]);
+		fprintf(stderr, "virtzd: vCPU %d: %s\n", id, line);
+	}
+	n = snprintf(line, sizeof(line), "stack text:");
+	for (i = 0; i < 64 && found < 12; i++) {
+		const uint8_t *p = gva_peek_vcpu(cpu, sr, r->rsp + i * 8, 8);
+		uint64_t v;
+
+		if (!p)
+			break;
+		memcpy(&v, p, 8);
+		/* Kernel text and modules: the top 2 GiB of the address space. */
+		if (v < 0xffffffff80000000ULL || v == ~0ULL)
+			continue;
+		n += snprintf(line + n, sizeof(line) - n, " %#llx",
+			      (unsigned long long)v);
+		found++;
+	}
+	if (found)
+		fprintf(stderr, "virtzd: vCPU %d: %s\n", id, line);
+	if (!code)
+		fprintf(stderr, "virtzd: vCPU %d: rip not in guest RAM\n", id);
+	if (!ioctl(cpu->fd, KVM_GET_VCPU_EVENTS, &ev))
+		fprintf(stderr,
+			"virtzd: vCPU %d: exception %s%u (error %#x) interrupt %s%u nmi %s shadow %u\n",
+			id, ev.exception.injected ? "injected " :
+			ev.exception.pending ? "pending " : "none ",
+			ev.exception.nr, ev.exception.error_code,
+			ev.interrupt.injected ? "injected " : "none ",
+			ev.interrupt.nr, ev.nmi.pending ? "pending" : "none",
+			ev.interrupt.shadow);
+}
+
 static void dump_vcpu(struct vcpu *cpu)
 {
 	struct kvm_mp_state mp = { 0 };
@@ -468,6 +620,7 @@ static void dump_vcpu(struct vcpu *cpu)
 		(unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
 		(unsigned long long)sr.efer, mp.mp_state, cpu->run->if_flag,
 		(unsigned long long)sr.interrupt_bitmap[0]);
+	dump_guest_context(cpu, &r, &sr);
 }
 
 void vm_dump_vcpus(struct vm *vm)
@@ -517,6 +670,8 @@ static void *vcpu_thread(void *arg)
 			/* Triple fault: how a guest without ACPI reboots. */
 			fprintf(stderr, "virtzd: guest reset (vCPU %d shutdown); stopping\n",
 				cpu->id);
+			/* Where it was: an unplanned triple fault has no other trace. */
+			dump_vcpu(cpu);
 			vm_stop(vm, 0);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
