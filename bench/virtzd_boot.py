@@ -34,7 +34,8 @@ boots:
             /sys/kernel/mm/transparent_hugepage/shmem_enabled is "advise",
             so that both VMMs' memfd guest RAM (each madvises it
             MADV_HUGEPAGE) may be backed by 2 MiB pages; the setting is
-            put back after each of these boots.
+            put back after each of these boots; vhdc-thp with --hdc
+            too: virtzd --decompress host with shmem THP.
 For virtzd, "setup" is the time until it reports the vCPUs started
 (--ready-fd): what it spends itself before the guest runs.
 Run where /dev/kvm works, e.g. in the test VM:
@@ -184,6 +185,8 @@ def main():
         vmms["vzd-thp"] = vzd
         vmms["qemu-thp"] = qemu + [CMDLINE]
         vmms["qanon-thp"] = qemu_anon + [CMDLINE]   # the same, for pairing
+        if a.hdc:
+            vmms["vhdc-thp"] = vzd + ["--decompress", "host"]
     if a.only:
         vmms = {k: v for k, v in vmms.items() if k in a.only.split(",")}
     print("shmem THP: %s" % shmem_thp(), flush=True)

@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import re
+import select
 import signal
 import socket
 import struct
@@ -540,6 +541,32 @@ def main():
     if len(cids) != 3:
         print("Bail out! guests did not launch")
         return 1
+
+    # GetMemStats before the guest's balloon driver is up: its answer
+    # waits (and ends in ETIMEDOUT), while virtzd serves other requests,
+    # and a second request on the waiting connection is answered after it.
+    sa, sb = ctl_connect(c), ctl_connect(c)
+    sa.send(HDR.pack(MAGIC, T_BSTATS, 0, 41, 0))
+    sa.send(HDR.pack(MAGIC, T_INFO, 0, 42, 0))
+    _, _, info_err, _, _ = ctl_call(sb, T_INFO, seq=43)
+    waiting = not select.select([sa], [], [], 0)[0]
+    replies = []
+    for _ in range(2):
+        msg = sa.recv(2048)
+        _, typ, _, seq, _ = HDR.unpack_from(msg)
+        replies.append((typ, seq, struct.unpack_from("=i", msg, HDR.size)[0],
+                        msg[HDR.size + 4:].rstrip(b"\0")))
+    sa.close()
+    sb.close()
+    tap(info_err == 0 and waiting,
+        "a GetMemStats waiting for the guest does not hold up other "
+        "connections", "info err %d, stats already answered: %s" %
+        (info_err, not waiting))
+    tap(len(replies) == 2 and replies[0][:3] == (T_BSTATS, 41, -110) and
+        b"no statistics within" in replies[0][3] and
+        replies[1][:3] == (T_INFO, 42, 0),
+        "it ends in ETIMEDOUT naming the wait; the connection's next "
+        "request is answered after it", repr(replies))
     envs = env_list()
     in1, in2 = cids_of(envs, env1), cids_of(envs, env2)
     tap(set(in1) == {a, b} and set(in2) == {c},

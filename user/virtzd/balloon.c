@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "balloon.h"
 #include "virtio.h"
@@ -29,6 +30,7 @@ struct balloon {
 	bool have_stats_buf;	/* the guest's stats buffer, held by us */
 	uint16_t stats_head;
 	uint64_t stats_seq;	/* bumped whenever new statistics arrive */
+	int stats_efd;		/* signalled with each bump (not locked) */
 	uint64_t vals[BALLOON_NUM_TAGS];
 	uint16_t valid;		/* bit per tag seen in the last report */
 	uint64_t punched;	/* pages returned to the host, ever */
@@ -121,7 +123,7 @@ static void take_stats(struct balloon *b, const struct virtq_elem *e)
 		}
 	}
 	b->stats_seq++;
-	pthread_cond_broadcast(&b->dev.cond);
+	eventfd_write(b->stats_efd, 1);
 }
 
 static void queue_notify(struct virtio_dev *vd, int q)
@@ -191,7 +193,10 @@ struct balloon *balloon_create(struct vm *vm)
 	b->mem_fd = vm->mem_fd;
 	b->dev.ops = &balloon_ops;
 	b->dev.priv = b;
-	if (virtio_pci_add(vm, &b->dev)) {
+	b->stats_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->stats_efd < 0 || virtio_pci_add(vm, &b->dev)) {
+		if (b->stats_efd >= 0)
+			close(b->stats_efd);
 		free(b);
 		return NULL;
 	}
@@ -226,58 +231,60 @@ int balloon_request(struct balloon *b, uint32_t pages, char *err,
 	return 0;
 }
 
-int balloon_stats(struct balloon *b, uint16_t *tags, uint64_t *vals,
-		  int timeout_ms, char *err, size_t errlen)
+int balloon_stats_fd(struct balloon *b)
+{
+	return b->stats_efd;
+}
+
+int balloon_stats_ask(struct balloon *b, uint64_t *seq, char *err,
+		      size_t errlen)
 {
 	struct virtio_dev *vd = &b->dev;
-	struct timespec until;
-	uint64_t seq;
-	int n = 0, t, ret = 0;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	int ret = 0;
 
 	pthread_mutex_lock(&vd->lock);
 	if (vd->broken) {
-		snprintf(err, errlen, "the balloon device is broken (guest error)");
 		ret = -EIO;
 		goto out;
 	}
-	seq = b->stats_seq;
+	*seq = b->stats_seq;
 	if (b->have_stats_buf) {
 		/* Returning the buffer is how the device asks for more. */
 		b->have_stats_buf = false;
 		if (virtq_push(&vd->mem, &vd->vq[Q_STATS], b->stats_head, 0)) {
 			virtio_set_broken(vd, "used ring outside guest RAM");
 			ret = -EIO;
-			snprintf(err, errlen, "the balloon device is broken (guest error)");
 			goto out;
 		}
 		vd->tops->signal_queue(vd, Q_STATS);
 	}
-	while (b->stats_seq == seq && !ret)
-		ret = -pthread_cond_timedwait(&vd->cond, &vd->lock, &until);
-	if (b->stats_seq == seq) {
-		snprintf(err, errlen,
-			 "the guest sent no statistics within %d ms (is its virtio_balloon driver loaded?)",
-			 timeout_ms);
-		ret = -ETIMEDOUT;
-		goto out;
-	}
-	ret = 0;
-	for (t = 0; t < BALLOON_NUM_TAGS; t++) {
-		if (b->valid & (1U << t)) {
-			tags[n] = t;
-			vals[n++] = b->vals[t];
-		}
-	}
-	ret = n;
 out:
 	pthread_mutex_unlock(&vd->lock);
+	if (ret)
+		snprintf(err, errlen, "the balloon device is broken (guest error)");
 	return ret;
+}
+
+int balloon_stats_collect(struct balloon *b, uint64_t seq, uint16_t *tags,
+			  uint64_t *vals, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = &b->dev;
+	int n = 0, t;
+
+	pthread_mutex_lock(&vd->lock);
+	if (vd->broken) {
+		n = -EIO;
+		snprintf(err, errlen, "the balloon device is broken (guest error)");
+	} else if (b->stats_seq == seq) {
+		n = -EAGAIN;
+	} else {
+		for (t = 0; t < BALLOON_NUM_TAGS; t++) {
+			if (b->valid & (1U << t)) {
+				tags[n] = t;
+				vals[n++] = b->vals[t];
+			}
+		}
+	}
+	pthread_mutex_unlock(&vd->lock);
+	return n;
 }

@@ -22,11 +22,20 @@ uint32_t balloon_actual(struct balloon *b);
 int balloon_request(struct balloon *b, uint32_t pages, char *err,
 		    size_t errlen);
 /*
- * GetMemStats: asks the guest for fresh statistics and waits up to
- * @timeout_ms.  Fills tags[]/vals[] and returns how many, or -errno with
- * @err set.
+ * GetMemStats, in two halves so that nobody waits on the guest:
+ * balloon_stats_ask() hands the guest its statistics buffer back (which
+ * is how the device asks for fresh figures) and stores in *@seq the
+ * report to wait past; 0, or -EIO with @err set when the device is
+ * broken.  balloon_stats_fd() becomes readable (an eventfd: drain it)
+ * whenever a report arrives.  balloon_stats_collect() then fills
+ * tags[]/vals[] (BALLOON_NUM_TAGS each) from the newest report and
+ * returns how many, -EAGAIN while none newer than @seq has come, or
+ * -EIO with @err set.
  */
-int balloon_stats(struct balloon *b, uint16_t *tags, uint64_t *vals,
-		  int timeout_ms, char *err, size_t errlen);
+int balloon_stats_ask(struct balloon *b, uint64_t *seq, char *err,
+		      size_t errlen);
+int balloon_stats_fd(struct balloon *b);
+int balloon_stats_collect(struct balloon *b, uint64_t seq, uint16_t *tags,
+			  uint64_t *vals, char *err, size_t errlen);
 
 #endif

@@ -9,9 +9,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "balloon.h"
@@ -85,6 +87,7 @@ size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
 	int sv[2];
 
 	*pass_fd = -1;
+	c->deferred = false;
 	memset(rh, 0, sizeof(*rh));
 	rh->magic = VZ_CTL_MAGIC;
 	rh->flags = VZ_CTL_F_REPLY;
@@ -182,24 +185,63 @@ size_t control_dispatch(struct control *c, const uint8_t *msg, size_t len,
 		return reply_ok(reply, NULL, 0);
 	}
 	default: {	/* VZ_CTL_BALLOON_GET_MEM_STATS */
-		struct vz_ctl_mem_stat st[BALLOON_NUM_TAGS];
-		uint16_t tags[BALLOON_NUM_TAGS];
-		uint64_t vals[BALLOON_NUM_TAGS];
 		char err[160];
-		int i, n;
+		int ret;
 
-		n = balloon_stats(c->vm->balloon, tags, vals, 3000, err,
-				  sizeof(err));
-		if (n < 0)
-			return reply_err(reply, n, "%s: %s", name, err);
-		memset(st, 0, sizeof(st));
-		for (i = 0; i < n; i++) {
-			st[i].tag = tags[i];
-			st[i].val = vals[i];
-		}
-		return reply_ok(reply, st, n * sizeof(st[0]));
+		ret = balloon_stats_ask(c->vm->balloon, &c->deferred_seq, err,
+					sizeof(err));
+		if (ret)
+			return reply_err(reply, ret, "%s: %s", name, err);
+		/* The answer comes when the guest reports: stats_reply(). */
+		c->deferred = true;
+		return 0;
 	}
 	}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The reply to @cl's waiting GetMemStats, once the guest has reported or
+ * the time is up; 0 while it must still wait.
+ */
+static size_t stats_reply(struct control *c, struct control_client *cl,
+			  uint8_t *reply, int64_t now)
+{
+	struct vz_ctl_hdr *rh = (struct vz_ctl_hdr *)reply;
+	struct vz_ctl_mem_stat st[BALLOON_NUM_TAGS];
+	uint16_t tags[BALLOON_NUM_TAGS];
+	uint64_t vals[BALLOON_NUM_TAGS];
+	char err[160];
+	int i, n;
+
+	n = balloon_stats_collect(c->vm->balloon, cl->stats_seq, tags, vals,
+				  err, sizeof(err));
+	if (n == -EAGAIN && now < cl->deadline_ms)
+		return 0;
+	memset(rh, 0, sizeof(*rh));
+	rh->magic = VZ_CTL_MAGIC;
+	rh->flags = VZ_CTL_F_REPLY;
+	rh->type = VZ_CTL_BALLOON_GET_MEM_STATS;
+	rh->seq = cl->req_seq;
+	if (n == -EAGAIN)
+		return reply_err(reply, -ETIMEDOUT,
+				 "balloon-get-mem-stats: the guest sent no statistics within %d ms (is its virtio_balloon driver loaded?)",
+				 CONTROL_STATS_TIMEOUT_MS);
+	if (n < 0)
+		return reply_err(reply, n, "balloon-get-mem-stats: %s", err);
+	memset(st, 0, sizeof(st));
+	for (i = 0; i < n; i++) {
+		st[i].tag = tags[i];
+		st[i].val = vals[i];
+	}
+	return reply_ok(reply, st, n * sizeof(st[0]));
 }
 
 int control_listen(struct control *c, const char *path, char *err,
@@ -237,7 +279,7 @@ fail:
 void control_close(struct control *c)
 {
 	while (c->nclients)
-		close(c->clients[--c->nclients]);
+		close(c->clients[--c->nclients].fd);
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
 		unlink(c->path);
@@ -245,23 +287,77 @@ void control_close(struct control *c)
 	c->listen_fd = -1;
 }
 
+/*
+ * pfd[0] the listening socket, pfd[1] the balloon's statistics eventfd,
+ * then one per connection (a waiting one is watched for hangup only).
+ */
 int control_poll_fill(struct control *c, struct pollfd *pfd, int max)
 {
 	int i;
 
-	if (max < 1 + c->nclients)
+	if (max < 2 + c->nclients)
 		return 0;
 	pfd[0] = (struct pollfd){
 		.fd = c->nclients < CONTROL_MAX_CLIENTS ? c->listen_fd : -1,
 		.events = POLLIN,
 	};
+	pfd[1] = (struct pollfd){
+		.fd = c->vm->balloon ? balloon_stats_fd(c->vm->balloon) : -1,
+		.events = POLLIN,
+	};
 	for (i = 0; i < c->nclients; i++)
-		pfd[1 + i] = (struct pollfd){ .fd = c->clients[i], .events = POLLIN };
-	return 1 + c->nclients;
+		pfd[2 + i] = (struct pollfd){
+			.fd = c->clients[i].fd,
+			.events = c->clients[i].waiting ? 0 : POLLIN,
+		};
+	return 2 + c->nclients;
+}
+
+int control_poll_timeout(const struct control *c)
+{
+	int64_t now = now_ms(), left = -1;
+	int i;
+
+	for (i = 0; i < c->nclients; i++) {
+		int64_t d;
+
+		if (!c->clients[i].waiting)
+			continue;
+		d = c->clients[i].deadline_ms - now;
+		if (d < 0)
+			d = 0;
+		if (left < 0 || d < left)
+			left = d;
+	}
+	return (int)left;
+}
+
+static bool send_reply(int fd, uint8_t *out, size_t rlen, int pass_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = out, .iov_len = rlen };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (pass_fd >= 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (pass_fd >= 0)
+		close(pass_fd);
+	return n >= 0 || errno == EAGAIN;
 }
 
 /* Serves one request; false when the peer has gone. */
-static bool serve(struct control *c, int fd)
+static bool serve(struct control *c, struct control_client *cl)
 {
 	uint8_t in[VZ_CTL_MAX_MSG], out[VZ_CTL_MAX_MSG];
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -275,7 +371,7 @@ static bool serve(struct control *c, int fd)
 	size_t rlen;
 	ssize_t n;
 
-	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -293,45 +389,64 @@ static bool serve(struct control *c, int fd)
 
 	rlen = control_dispatch(c, in, n, !!(mh.msg_flags & MSG_TRUNC), out,
 				&pass_fd);
+	if (c->deferred) {
+		struct vz_ctl_hdr h;
 
-	memset(&mh, 0, sizeof(mh));
-	iov = (struct iovec){ .iov_base = out, .iov_len = rlen };
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (pass_fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+		memcpy(&h, in, sizeof(h));	/* dispatch checked the size */
+		cl->waiting = true;
+		cl->req_seq = h.seq;
+		cl->stats_seq = c->deferred_seq;
+		cl->deadline_ms = now_ms() + CONTROL_STATS_TIMEOUT_MS;
+		return true;
 	}
-	n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (pass_fd >= 0)
-		close(pass_fd);
-	return n >= 0 || errno == EAGAIN;
+	return send_reply(cl->fd, out, rlen, pass_fd);
+}
+
+static void drop_client(struct control *c, int i)
+{
+	close(c->clients[i].fd);
+	c->clients[i] = c->clients[--c->nclients];
 }
 
 void control_poll_handle(struct control *c, const struct pollfd *pfd, int n)
 {
+	uint8_t out[VZ_CTL_MAX_MSG];
+	int64_t now = now_ms();
+	size_t rlen;
 	int i;
 
-	if (n < 1)
+	if (n < 2)
 		return;
-	for (i = n - 2; i >= 0; i--) {
-		if (!(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+	if (pfd[1].revents & POLLIN) {
+		eventfd_t v;
+
+		eventfd_read(pfd[1].fd, &v);
+	}
+	for (i = n - 3; i >= 0; i--) {
+		struct control_client *cl = &c->clients[i];
+
+		if (cl->waiting) {
+			if (pfd[2 + i].revents & (POLLHUP | POLLERR)) {
+				drop_client(c, i);
+				continue;
+			}
+			rlen = stats_reply(c, cl, out, now);
+			if (!rlen)
+				continue;
+			cl->waiting = false;
+			if (!send_reply(cl->fd, out, rlen, -1))
+				drop_client(c, i);
 			continue;
-		if (!serve(c, c->clients[i])) {
-			close(c->clients[i]);
-			c->clients[i] = c->clients[--c->nclients];
 		}
+		if (!(pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (!serve(c, cl))
+			drop_client(c, i);
 	}
 	if ((pfd[0].revents & POLLIN) && c->nclients < CONTROL_MAX_CLIENTS) {
 		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd >= 0)
-			c->clients[c->nclients++] = fd;
+			c->clients[c->nclients++] = (struct control_client){ .fd = fd };
 	}
 }

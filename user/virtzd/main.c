@@ -187,7 +187,7 @@ static void ready(int *fd, const char *fmt, ...)
 
 static int run(struct run_opts *o)
 {
-	struct pollfd pfd[2 + CONTROL_MAX_CLIENTS + 1 + 2 * SERIAL_MAX_CLIENTS];
+	struct pollfd pfd[2 + CONTROL_MAX_CLIENTS + 2 + 2 * SERIAL_MAX_CLIENTS];
 	struct control ctl = { .listen_fd = -1 };
 	struct serial *serial = NULL;
 	char err[512] = "", path[108];
@@ -281,12 +281,12 @@ static int run(struct run_opts *o)
 		nsig = n;
 		if (ctl.listen_fd >= 0)
 			nctl = control_poll_fill(&ctl, pfd + n,
-						 CONTROL_MAX_CLIENTS + 1);
+						 CONTROL_MAX_CLIENTS + 2);
 		n += nctl;
 		nser = serial_poll_fill(serial, pfd + n,
 					1 + 2 * SERIAL_MAX_CLIENTS);
 		n += nser;
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, nctl ? control_poll_timeout(&ctl) : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			DIE(o, "poll: %s", strerror(errno));
