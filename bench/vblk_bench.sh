@@ -114,6 +114,14 @@ THP=/sys/kernel/mm/transparent_hugepage
 [ -w $THP/shmem_enabled ] && echo "${SHMEM_THP:-advise}" >$THP/shmem_enabled
 echo "vblk_bench: THP $(cat $THP/enabled); shmem $(cat $THP/shmem_enabled); $ROUNDS round(s) of ${SECS} s per job"
 
+# One idle KVM VM held for the whole run, as selftests/vm/run.sh does:
+# guests coming and going then flip none of KVM's static keys, whose text
+# patching the test VM's TCG now and then runs stale (an int3 Oops in
+# __apic_accept_irq killed a run without it).
+python3 "$TOP/selftests/guest/kvm_keeper.py" &
+keeper=$!
+trap 'kill $keeper 2>/dev/null; rm -rf "$WORK"' EXIT
+
 CMDLINE="console=ttyS0 quiet reboot=k panic=-1"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for be in session uring; do

@@ -47,33 +47,44 @@ stage "fuzzing" make -s fuzz
 # results are not lost with it.
 nested="test_virtzd_guest test_vblk_disks test_vblk_session test_vblk_qcow2"
 
-# A test VM that died with no exit status and no kernel splat on its
-# console (a silent reset: the L0 fault hitting the test VM itself).
-silent_death() {
-	[ "$1" -eq 125 ] &&
-	! grep -qE 'Kernel panic|Oops|BUG:|general protection|double fault|Call Trace|WARNING:' \
-		"$2/console.log"
+# The test VM died of the emulation rather than of anything under test:
+# no exit status came back, and its console shows no kernel splat at all
+# (a silent reset) or only "int3" Oopses outside the virtz modules - a
+# CPU running a stale copy of kernel text that the kernel was patching
+# (static keys, alternatives): nothing virtz does traps on int3, and a
+# BUG or WARN is "invalid opcode", never retried.
+l0_death() {
+	local con=$2/console.log
+	[ "$1" -eq 125 ] || return 1
+	grep -E 'Oops|BUG:|general protection|double fault|WARNING:|INFO:|Call Trace|Kernel panic|lockup' "$con" |
+		grep -vE 'Oops: int3|Call Trace|Kernel panic - not syncing: Fatal exception' |
+		grep -q . && return 1
+	grep -qE '^\[[ 0-9.]+\] RIP: .*\[virtz_' "$con" && return 1
+	return 0
+}
+
+# vm_stage DESC NAME ONLY/EXCEPT...: one test VM run into build/NAME (its
+# console) and $res/NAME (the TAP), booted once more after an L0 death.
+vm_stage() {
+	local desc=$1 name=$2 try rc note=
+	shift 2
+	for try in 1 2; do
+		stage "$desc" "$top/scripts/vm/run.sh" --timeout 1800 \
+			--results "$top/build/$name" -e "RESULTS=$res/$name" "$@" \
+			-- "$top/selftests/vm/run.sh"
+		rc=$?
+		[ $try -eq 1 ] && l0_death $rc "$top/build/$name" || break
+		echo "=== the test VM died of the emulation (see testing.rst); once more"
+		cp "$top/build/$name/console.log" "$res/$name-l0.console.log"
+		note=" (second boot: the first died of the emulation, console kept as $name-l0.console.log)"
+	done
+	judge $rc "$desc: guest booted, tests ran, no kernel splat$note"
 }
 
 if [ $built -eq 0 ]; then
 	# The harness alone: test failures are counted from their own TAP.
-	stage "VM selftests" "$top/scripts/vm/run.sh" --timeout 1800 \
-		--results "$top/build/vm" -e "EXCEPT=$nested" \
-		-- "$top/selftests/vm/run.sh"
-	judge $? "VM run: guest booted, tests ran, no kernel splat"
-	note=
-	for try in 1 2; do
-		stage "VM selftests with nested guests" "$top/scripts/vm/run.sh" \
-			--timeout 1800 --results "$top/build/vm-nested" \
-			-e "RESULTS=$res/vm-nested" -e "ONLY=$nested" \
-			-- "$top/selftests/vm/run.sh"
-		rc=$?
-		[ $try -eq 1 ] && silent_death $rc "$top/build/vm-nested" || break
-		echo "=== the nested-guest test VM reset silently (L0 fault); once more"
-		cp "$top/build/vm-nested/console.log" "$res/vm-nested-reset.console.log"
-		note=" (second boot: the first reset silently, console kept as vm-nested-reset.console.log)"
-	done
-	judge $rc "VM run with nested guests: guest booted, tests ran, no kernel splat$note"
+	vm_stage "VM selftests" vm -e "EXCEPT=$nested"
+	vm_stage "VM selftests with nested guests" vm-nested -e "ONLY=$nested"
 else
 	judge 1 "VM run skipped: the build failed"
 fi
