@@ -123,6 +123,12 @@ class Guest:
                   % (os.path.basename(self.ctl), timeout,
                      "running" if self.proc.poll() is None else
                      "exited with %s" % self.proc.returncode), flush=True)
+            # The vCPUs' state now, while it still tells something (a
+            # guest that goes on to triple-fault is reset by KVM before
+            # virtzd can look); diagnose() prints it with the rest.
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGUSR2)
+                time.sleep(1)
         return out
 
     def diagnose(self):
@@ -139,7 +145,8 @@ class Guest:
             with open(self.log, errors="replace") as f:
                 text = f.read()
             lines += ["#   " + ln.rstrip() for ln in text.splitlines()[-30:]]
-            lines += tg.l0_faults(text)
+            lines += tg.l0_faults(text, getattr(self.ser, "seen", b"")
+                                  if self.ser else None)
         except OSError as e:
             lines.append("#   (%s)" % e)
         if self.ser:

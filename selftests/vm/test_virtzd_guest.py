@@ -163,13 +163,17 @@ def kallsyms_lookup(addrs):
     return out
 
 
-def l0_faults(text):
+def l0_faults(text, console=None):
     """The QEMU TCG fault seen under nested guests (testing.rst): a nested
     vCPU whose rip, in virtzd's dump (SIGUSR2, or a triple fault), is this
     test VM's own vmrun path (KVM's __svm_vcpu_run): QEMU put the L1
     state in the L2 guest's VMCB.  Returns "# L0-FAULT: ..." lines for
     selftests/vm/run.sh, which reruns such a test; nothing for any other
-    failure."""
+    failure.  With the guest's @console (bytes): a triple fault nobody
+    asked for (these tests never reset a guest) with no panic, Oops or
+    BUG on the console counts too - on AMD, KVM resets the vCPU before
+    virtzd can show where it was, and a guest kernel that fails on its
+    own says so first (panic=-1 then resets it)."""
     rips = {int(m.group(2), 16): m.group(1) for m in
             re.finditer(r"vCPU (\d+): rip (0x[0-9a-f]+)", text)}
     out = []
@@ -178,6 +182,11 @@ def l0_faults(text):
             out.append("# L0-FAULT: vCPU %s rip %#x is %s+%#x [%s] of the "
                        "test VM's kernel: L2 state replaced by L1's"
                        % (rips[rip], rip, sym, off, mod))
+    if (console is not None and "guest reset (vCPU" in text and
+            not re.search(rb"Kernel panic|Oops|BUG:|general protection|"
+                          rb"double fault|Call Trace", console)):
+        out.append("# L0-FAULT: the guest triple-faulted unasked, with "
+                   "nothing on its console")
     return out
 
 
