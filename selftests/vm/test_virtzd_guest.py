@@ -62,15 +62,36 @@ def tap(ok, name, why=""):
     if why and not ok:
         line += "  # " + why
     print(line, flush=True)
-    if not ok and not any(not r[0] for r in results[:-1]):
-        # The first failure: catch the guests' state while they still run.
-        vcpu_snapshot()
+    if not ok and not any(not r[0] for r in results[:-1]) and vcpu_snapshot():
+        # A guest the emulator broke does not come back, and every further
+        # check would wait out its timeout: stop here, clean up, and let
+        # selftests/vm/run.sh run the test again.
+        print("Bail out! the L0 fault (above); ending the test here")
+        abandon_guests()
+        sys.exit(1)
     return ok
+
+
+def abandon_guests():
+    """Kills every virtzd and deletes every environment (in the test VM,
+    all of them are this test's), so that a rerun starts clean."""
+    dump_logs()
+    subprocess.run(["pkill", "-KILL", "-x", "virtzd"], capture_output=True)
+    time.sleep(1)
+    # Not to be read again by the rerun's own L0 check.
+    for log in glob.glob("/tmp/virtzd-*.log"):
+        os.unlink(log)
+    try:
+        for e in env_list():
+            virtzctl("env", "delete", str(e["id"]))
+    except (RuntimeError, ValueError, KeyError):
+        pass
 
 
 def vcpu_snapshot():
     """Every virtzd this test started prints its vCPUs' state (SIGUSR2)
-    into its log; any L0 fault among them is named at once."""
+    into its log; any L0 fault among them is named at once, and
+    returned."""
     for pid in subprocess.run(["pgrep", "-x", "virtzd"], capture_output=True,
                               text=True).stdout.split():
         try:
@@ -78,10 +99,13 @@ def vcpu_snapshot():
         except OSError:
             pass
     time.sleep(1)
+    found = []
     for log in glob.glob("/tmp/virtzd-*.log"):
         with open(log, errors="replace") as f:
-            for line in l0_faults(f.read()):
-                print(line, flush=True)
+            found += l0_faults(f.read())
+    for line in found:
+        print(line, flush=True)
+    return found
 
 
 def kvm_keeper():
