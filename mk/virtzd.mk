@@ -8,6 +8,7 @@ VIRTZD_SRCS += user/virtzd/kvm.c user/virtzd/boot.c user/virtzd/mptable.c \
 	user/virtzd/serial.c user/virtzd/control.c user/virtzd/registry.c \
 	user/virtzd/pci.c user/virtzd/virtio_pci.c user/virtzd/virtq.c \
 	user/virtzd/balloon.c user/virtzd/cpuid.c user/virtzd/rtc.c \
+	user/virtzd/kcache.c \
 	user/lib/genl.c user/lib/vzctlsock.c
 VIRTZD_LDLIBS += -lpthread
 
@@ -17,6 +18,10 @@ VIRTZCTL_SRCS += user/virtzctl/cmd_env.c user/virtzctl/cmd_guest.c \
 # The virtqueue parser: host unit tests of hostile rings, and a fuzzer.
 HOST_TESTS += virtq_test
 virtq_test_SRCS := selftests/host/virtq_test.c user/virtzd/virtq.c
+
+# The decompressed-kernel cache of --decompress host.
+HOST_TESTS += kcache_test
+kcache_test_SRCS := selftests/host/kcache_test.c user/virtzd/kcache.c
 
 FUZZERS += virtq
 virtq_SRCS := fuzz/virtq_fuzz.c user/virtzd/virtq.c

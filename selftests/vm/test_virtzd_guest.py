@@ -17,7 +17,10 @@
 #     them, statistics arrive with tags 0..15 and MEMTOT near the size;
 #   - the control socket: every message type truncated, garbled,
 #     oversized, with bad magic/flags/length: each an error reply, and
-#     the guest still answers afterwards.
+#     the guest still answers afterwards;
+#   - --decompress host: a cold boot stores the vmlinux in the kernel
+#     cache, a warm one boots from it, both at the link address; a
+#     corrupt entry is replaced; a directory others may write is not used.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
 import array
 import bisect
@@ -88,6 +91,12 @@ def abandon_guests():
         pass
 
 
+def consoles():
+    """What every guest console printed, for l0_faults(): a reset with no
+    panic or Oops on any of them is the emulator's, not the guest's."""
+    return b"".join(getattr(s, "seen", b"") for s in SERIALS)
+
+
 def vcpu_snapshot():
     """Every virtzd this test started prints its vCPUs' state (SIGUSR2)
     into its log; any L0 fault among them is named at once, and
@@ -102,7 +111,7 @@ def vcpu_snapshot():
     found = []
     for log in glob.glob("/tmp/virtzd-*.log"):
         with open(log, errors="replace") as f:
-            found += l0_faults(f.read())
+            found += l0_faults(f.read(), consoles())
     for line in found:
         print(line, flush=True)
     return found
@@ -282,7 +291,12 @@ class Serial:
         return found
 
     def send(self, text):
-        self.sock.sendall(text.encode())
+        """A guest that is gone (its virtzd stopped) takes nothing: the
+        caller's next expect() or run() finds no answer."""
+        try:
+            self.sock.sendall(text.encode())
+        except OSError:
+            pass
 
     def run(self, cmd, timeout=60):
         """Runs cmd in the guest shell; returns its output, or None."""
@@ -759,6 +773,9 @@ def main():
     virtzctl("guest", "stop", str(a))
     wait_gone(pid_a)
     time.sleep(0.5)
+
+    # --- --decompress host: the vmlinux, and the kernel cache ---
+    kernel_cache_tests(env1)
     rc, _, err = virtzctl("env", "delete", str(env1))
     tap(rc == 0 and not os.path.exists(os.path.join(RUN_DIR, "guest-%d.sock" % a)),
         "stopping the last guest removes its socket; env deletes", err)
@@ -769,13 +786,104 @@ def main():
     return 0 if all(r[0] for r in results) else 1
 
 
+def payload_size(kernel):
+    """What the bzImage's zstd payload decompresses to: the 32-bit size
+    Linux appends after the frame."""
+    with open(kernel, "rb") as f:
+        img = f.read()
+    setup = ((img[0x1f1] or 4) + 1) * 512
+    off, length = struct.unpack_from("<II", img, 0x248)
+    return struct.unpack_from("<I", img, setup + off + length - 4)[0]
+
+
+def stop_guest(env, cid):
+    pid = cids_of(env_list(), env).get(cid, {}).get("pid")
+    virtzctl("guest", "stop", str(cid))
+    if pid:
+        wait_gone(pid)
+
+
+def kernel_cache_tests(env):
+    """Boots with --decompress host twice: the first boot decompresses
+    and stores the vmlinux, the second boots it from the cache; both run
+    the kernel where it was linked.  A corrupt entry is replaced."""
+    kc = "/tmp/virtz-kcache-test"
+    subprocess.run(["rm", "-rf", kc])
+    extra = ("--decompress", "host", "--kernel-cache", kc)
+    size = payload_size(KERNEL)
+    entry = None
+    for label, verb in (("hdc-cold", "stored"), ("hdc-warm", "booting")):
+        log = "/tmp/virtzd-%s.log" % label
+        if os.path.exists(log):
+            os.unlink(log)
+        t0 = time.time()
+        cid, err = launch(env, label=label, extra=extra)
+        setup = time.time() - t0
+        with open(log, errors="replace") as f:
+            text = f.read()
+        m = re.search(r"virtzd: kernel cache: (\w+) (\S+)", text)
+        files = glob.glob(kc + "/vmlinux-*")
+        tap(cid is not None and m is not None and m.group(1) == verb and
+            files == [m.group(2)] and os.path.getsize(files[0]) == size and
+            (entry is None or entry == m.group(2)),
+            "--decompress host, %s: virtzd says '%s' for the one cache "
+            "entry, %d bytes as the payload says (launch %.1f s)" %
+            (label, verb, size, setup), "%s %r %s" % (err, text[-400:], files))
+        if cid is None:
+            return
+        entry = m.group(2) if m else None
+        ser = Serial(cid)
+        ready = ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT)
+        text_sym = ser.run("grep -w _text /proc/kallsyms") if ready else None
+        tap(ready is not None and text_sym is not None and
+            text_sym.startswith("ffffffff81000000 "),
+            "%s boots to the init marker, the kernel at its link address "
+            "(_text %s)" % (label, (text_sym or "?").split(" ")[0]),
+            repr(ser.buf[-300:]))
+        stop_guest(env, cid)
+    if not entry:
+        return
+    # A corrupt entry of the right size: decompressed again and replaced.
+    with open(entry, "r+b") as f:
+        f.write(b"\0" * 4096)
+    log = "/tmp/virtzd-hdc-bad.log"
+    if os.path.exists(log):
+        os.unlink(log)
+    cid, err = launch(env, label="hdc-bad", extra=extra)
+    with open(log, errors="replace") as f:
+        text = f.read()
+    with open(entry, "rb") as f:
+        head = f.read(4)
+    tap(cid is not None and "unusable, replaced" in text and
+        "kernel cache: stored " + entry in text and head == b"\x7fELF",
+        "a corrupt cache entry is decompressed again and replaced",
+        "%s %r" % (err, text[-400:]))
+    if cid is not None:
+        stop_guest(env, cid)
+    # A cache directory others may write is not used; the guest still starts.
+    os.chmod(kc, 0o777)
+    log = "/tmp/virtzd-hdc-open.log"
+    if os.path.exists(log):
+        os.unlink(log)
+    cid, err = launch(env, label="hdc-open", extra=extra)
+    with open(log, errors="replace") as f:
+        text = f.read()
+    tap(cid is not None and "writable by others; not used" in text and
+        "kernel cache: booting" not in text,
+        "a cache directory others may write is refused, the guest starts "
+        "anyway", "%s %r" % (err, text[-400:]))
+    if cid is not None:
+        stop_guest(env, cid)
+    subprocess.run(["rm", "-rf", kc])
+
+
 def dump_logs():
     for log in glob.glob("/tmp/virtzd-*.log"):
         with open(log, errors="replace") as f:
             text = f.read()
         for line in text.splitlines()[-20:]:
             print("# %s: %s" % (os.path.basename(log), line))
-        for line in l0_faults(text):
+        for line in l0_faults(text, consoles()):
             print(line)
     for ser in SERIALS:
         print("\n".join(ser.tail()))

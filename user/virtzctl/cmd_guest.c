@@ -33,6 +33,7 @@ static void usage(FILE *out)
 		"                 [--memory MIB] [--cpus N] [--log FILE]\n"
 		"                 [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]\n"
 		"                         [,backend=auto|file|session][,cache=none|writeback]]...\n"
+		"                 [--decompress host|guest] [--kernel-cache DIR|none]\n"
 		"       virtzctl [-j] guest list\n"
 		"       virtzctl [-j] guest info CID\n"
 		"       virtzctl guest stop CID\n"
@@ -44,7 +45,8 @@ static void usage(FILE *out)
 		"        kernel command line.  virtzd is looked up beside virtzctl,\n"
 		"        then as $VIRTZD, then in PATH.  --log FILE collects virtzd's\n"
 		"        messages after start-up (default: discarded).  Each --disk\n"
-		"        is a LaunchInfo block device, passed to virtzd as is.\n"
+		"        is a LaunchInfo block device, passed to virtzd as is, and\n"
+		"        so are --decompress and --kernel-cache (see virtzd.rst).\n"
 		"list    registered guests (CID, environment, pid, label)\n"
 		"info    what the guest's virtzd reports over its control socket\n"
 		"stop    ask the guest's virtzd to stop the guest and exit\n"
@@ -113,15 +115,18 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "disk", required_argument, NULL, 'D' },
+		{ "decompress", required_argument, NULL, 'z' },
+		{ "kernel-cache", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *decompress = NULL, *kcache = NULL;
 	const char *env = NULL, *kernel = NULL, *initrd = NULL, *url = NULL;
 	const char *label = NULL, *mem = "256", *cpus = "1", *args = NULL;
 	const char *log = "/dev/null";
 	const char *cmdline = "console=ttyS0 reboot=k panic=-1";
 	char virtzd[PATH_MAX], fdarg[16], full[4096], reply[640];
 	char *disks[8];
-	char *vargv[24 + 2 * 8];
+	char *vargv[28 + 2 * 8];
 	int pfd[2], c, n = 0, status, ndisks = 0, i;
 	ssize_t got = 0, r;
 	pid_t pid;
@@ -139,6 +144,8 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		case 'm': mem = optarg; break;
 		case 'p': cpus = optarg; break;
 		case 'L': log = optarg; break;
+		case 'z': decompress = optarg; break;
+		case 'K': kcache = optarg; break;
 		case 'D':
 			if (ndisks == 8)
 				return ctl_usage_err("guest", "at most 8 --disk");
@@ -181,6 +188,14 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	vargv[n++] = (char *)label;
 	vargv[n++] = "--ready-fd";
 	vargv[n++] = fdarg;
+	if (decompress) {
+		vargv[n++] = "--decompress";
+		vargv[n++] = (char *)decompress;
+	}
+	if (kcache) {
+		vargv[n++] = "--kernel-cache";
+		vargv[n++] = (char *)kcache;
+	}
 	for (i = 0; i < ndisks; i++) {
 		vargv[n++] = "--disk";
 		vargv[n++] = disks[i];

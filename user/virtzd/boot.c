@@ -9,15 +9,15 @@
  *
  * Host decompression (--decompress host): when the bzImage payload (setup
  * header payload_offset/payload_length, boot protocol 2.08+) is a zstd
- * frame, as in Debian's kernels, virtzd decompresses it itself, loads the
- * vmlinux ELF's PT_LOAD segments at their physical addresses and enters
- * startup_64 (e_entry) directly, with the same zero page, page tables and
- * registers, as Firecracker and cloud-hypervisor do with a vmlinux.  The
- * kernel then runs where it was linked: no KASLR.  Any other payload, and
- * the default --decompress guest, take the bzImage path and the kernel's
- * own decompressor (which also randomises the load address).  Measured in
- * the nested test VM, host decompression (libzstd under TCG) costs as much
- * as the guest's decompressor saves, so it is not the default.
+ * frame, as in Debian's kernels, virtzd decompresses it itself in one
+ * call, loads the vmlinux ELF's PT_LOAD segments at their physical
+ * addresses and enters startup_64 (e_entry) directly, with the same zero
+ * page, page tables and registers, as Firecracker and cloud-hypervisor
+ * do with a vmlinux.  The vmlinux is kept in the kernel cache (kcache.c),
+ * so that the next boot of the same kernel only copies it.  The kernel
+ * then runs where it was linked: no KASLR.  Any other payload, and the
+ * default --decompress guest, take the bzImage path and the kernel's own
+ * decompressor (which also randomises the load address).
  *
  * Every field read from the image is checked: a truncated or foreign file
  * is refused with a message, never trusted.
@@ -30,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include "kcache.h"
 #include "vm.h"
 
 /* Offsets into struct boot_params / setup_header (boot.rst). */
@@ -261,8 +263,6 @@ int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen)
 
 /* The zstd frame magic, little-endian, as the payload starts with it. */
 #define ZSTD_FRAME_MAGIC	0xfd2fb528U
-/* Decompression window; the ELF and program headers must fit in it. */
-#define ZWIN_SIZE		(1U << 20)
 #define ELF_MAX_PHDRS		64
 
 /*
@@ -290,8 +290,12 @@ static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
 		memcpy(&p, win + eh->e_phoff + i * sizeof(p), sizeof(p));
 		if (p.p_type != PT_LOAD)
 			continue;
+		if (p.p_offset > n || p.p_filesz > n - p.p_offset)
+			return fail(err, errlen, -ENOEXEC,
+				    "%s: vmlinux ends at %zu bytes, its segment %d at %llu",
+				    vm->cfg.kernel, n, i,
+				    (unsigned long long)(p.p_offset + p.p_filesz));
 		if (p.p_filesz > p.p_memsz || p.p_paddr < KERNEL_RELOC_MIN ||
-		    p.p_offset + p.p_filesz < p.p_offset ||
 		    !gpa_ptr(vm, p.p_paddr, p.p_memsz))
 			return fail(err, errlen, -ENOEXEC,
 				    "%s: ELF segment %d (%#llx+%#llx) outside guest memory",
@@ -314,116 +318,163 @@ static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
 	return 0;
 }
 
-/* Copies the part of file range [pos, pos + n) that each segment holds. */
-static void vmlinux_place(struct vm *vm, const Elf64_Phdr *ph, int nph,
-			  uint64_t pos, const uint8_t *win, size_t n)
+/*
+ * Copies the PT_LOAD segments of the vmlinux held whole in @buf (@n
+ * bytes) to their physical addresses and clears their bss.  Returns 0
+ * with *entry and *end (the highest loaded address) set, 1 for "not a
+ * vmlinux" (nothing written), or -errno with @err set.
+ */
+static int vmlinux_load(struct vm *vm, const uint8_t *buf, size_t n,
+			uint64_t *entry, uint64_t *end, char *err,
+			size_t errlen)
 {
-	int i;
+	Elf64_Phdr ph[ELF_MAX_PHDRS];
+	int i, nph = 0, ret;
 
+	ret = vmlinux_parse(vm, buf, n, ph, &nph, entry, end, err, errlen);
+	if (ret)
+		return ret;
 	for (i = 0; i < nph; i++) {
-		uint64_t a = ph[i].p_offset, b = a + ph[i].p_filesz;
-		uint64_t lo = a > pos ? a : pos;
-		uint64_t hi = b < pos + n ? b : pos + n;
+		uint8_t *dst = gpa_ptr(vm, ph[i].p_paddr, ph[i].p_memsz);
 
-		if (lo < hi)
-			memcpy(gpa_ptr(vm, ph[i].p_paddr + (lo - a), hi - lo),
-			       win + (lo - pos), hi - lo);
+		memcpy(dst, buf + ph[i].p_offset, ph[i].p_filesz);
+		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
 	}
+	return 0;
 }
 
 /*
- * Decompresses a zstd payload and loads the vmlinux ELF inside it,
- * streaming: each window of output is copied straight to the segments'
- * physical addresses, so the 50-odd MiB image is never held whole.
- * Returns 0 with *entry and *end (highest loaded address) set, 1 when the
- * payload is not something this path handles (nothing has been written
- * to the guest then; the caller falls back to the guest's decompressor),
- * or -errno with @err set.
+ * Finds the zstd frame at the start of @payload and the size it
+ * decompresses to: the frame header's content size or, as Linux writes
+ * it (the frame made from a pipe, then size_append), the 32-bit size in
+ * the 4 bytes after the frame.  Returns 0, 1 when the payload is not a
+ * zstd frame this path handles, or -errno with @err set.
+ */
+static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
+			size_t *frame_len, uint64_t *ulen, char *err,
+			size_t errlen)
+{
+	unsigned long long fcs;
+	size_t flen;
+
+	if (plen < 8 || rd32(payload) != ZSTD_FRAME_MAGIC)
+		return 1;
+	flen = ZSTD_findFrameCompressedSize(payload, plen);
+	if (ZSTD_isError(flen))
+		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
+			    vm->cfg.kernel, ZSTD_getErrorName(flen));
+	fcs = ZSTD_getFrameContentSize(payload, plen);
+	if (fcs == ZSTD_CONTENTSIZE_ERROR)
+		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd frame header",
+			    vm->cfg.kernel);
+	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
+		if (plen - flen != 4)
+			return 1;
+		fcs = rd32(payload + flen);
+	}
+	if (fcs > vm->mem_size)
+		return fail(err, errlen, -E2BIG,
+			    "%s: decompressed kernel (%llu MiB) larger than guest memory",
+			    vm->cfg.kernel, fcs >> 20);
+	*frame_len = flen;
+	*ulen = fcs;
+	return 0;
+}
+
+/*
+ * Decompresses the frame in one call into an anonymous mapping of
+ * exactly @ulen bytes (huge pages where the host allows).  One call
+ * needs no window buffer: Debian's kernels are compressed with a
+ * 128 MiB window, which streaming would allocate and copy through.
+ */
+static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
+		       uint64_t ulen, uint8_t **out, char *err, size_t errlen)
+{
+	ZSTD_DCtx *dc;
+	void *buf;
+	size_t r;
+
+	buf = mmap(NULL, ulen, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return fail(err, errlen, -ENOMEM,
+			    "out of memory decompressing %s", vm->cfg.kernel);
+	madvise(buf, ulen, MADV_HUGEPAGE);
+	dc = ZSTD_createDCtx();
+	if (!dc) {
+		munmap(buf, ulen);
+		return fail(err, errlen, -ENOMEM,
+			    "out of memory decompressing %s", vm->cfg.kernel);
+	}
+	r = ZSTD_decompressDCtx(dc, buf, ulen, frame, flen);
+	ZSTD_freeDCtx(dc);
+	if (ZSTD_isError(r) || r != ulen) {
+		munmap(buf, ulen);
+		return fail(err, errlen, -ENOEXEC,
+			    "%s: zstd payload does not decompress to its %llu bytes: %s",
+			    vm->cfg.kernel, (unsigned long long)ulen,
+			    ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size differs");
+	}
+	*out = buf;
+	return 0;
+}
+
+/*
+ * --decompress host: loads the vmlinux inside a zstd payload, from the
+ * kernel cache (kcache.c) when it holds this payload, else by
+ * decompressing it, storing the result for the next boot.  Returns 0
+ * with *entry and *end set, 1 when the payload is not something this
+ * path handles (nothing has been written to the guest; the caller boots
+ * the bzImage instead), or -errno with @err set.  A cache that cannot be
+ * used is said on stderr and otherwise ignored.
  */
 static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 			     size_t plen, uint64_t *entry, uint64_t *end,
 			     char *err, size_t errlen)
 {
-	const char *kernel = vm->cfg.kernel;
-	Elf64_Phdr ph[ELF_MAX_PHDRS];
-	ZSTD_inBuffer in = { payload, 0, 0 };
-	ZSTD_DStream *zs = NULL;
-	uint64_t pos = 0, need = 0;
-	uint8_t *win = NULL;
-	bool parsed = false, done = false;
-	int i, nph = 0, ret;
-	size_t r;
+	struct kcache kc = { .dirfd = -1 };
+	const uint8_t *cached;
+	uint8_t *out = NULL;
+	size_t flen = 0;
+	uint64_t ulen = 0;
+	char why[512];
+	int ret;
 
-	if (plen < 8 || rd32(payload) != ZSTD_FRAME_MAGIC)
-		return 1;
-	in.size = ZSTD_findFrameCompressedSize(payload, plen);
-	if (ZSTD_isError(in.size))
-		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
-			    kernel, ZSTD_getErrorName(in.size));
-	win = malloc(ZWIN_SIZE);
-	zs = ZSTD_createDStream();
-	if (!win || !zs) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory decompressing %s",
-			   kernel);
-		goto out;
-	}
-	ZSTD_initDStream(zs);
-	while (!done) {
-		ZSTD_outBuffer o = { win, ZWIN_SIZE, 0 };
-
-		/* Fill the window (or end the frame) before using it. */
-		while (o.pos < o.size) {
-			size_t before_in = in.pos, before_out = o.pos;
-
-			r = ZSTD_decompressStream(zs, &o, &in);
-			if (ZSTD_isError(r)) {
-				ret = fail(err, errlen, -ENOEXEC, "%s: zstd: %s",
-					   kernel, ZSTD_getErrorName(r));
-				goto out;
-			}
-			if (r == 0) {
-				done = true;
-				break;
-			}
-			if (in.pos == before_in && o.pos == before_out) {
-				ret = fail(err, errlen, -ENOEXEC,
-					   "%s: truncated zstd payload", kernel);
-				goto out;
-			}
-		}
-		if (!parsed) {
-			ret = vmlinux_parse(vm, win, o.pos, ph, &nph, entry, end,
-					    err, errlen);
-			if (ret)
-				goto out;
-			parsed = true;
-			for (i = 0; i < nph; i++)
-				if (ph[i].p_offset + ph[i].p_filesz > need)
-					need = ph[i].p_offset + ph[i].p_filesz;
-		}
-		vmlinux_place(vm, ph, nph, pos, win, o.pos);
-		pos += o.pos;
-		if (pos > vm->mem_size + ZWIN_SIZE) {
-			ret = fail(err, errlen, -E2BIG,
-				   "%s: decompressed kernel larger than guest memory",
-				   kernel);
+	ret = zstd_payload(vm, payload, plen, &flen, &ulen, err, errlen);
+	if (ret)
+		return ret;
+	if (vm->cfg.kernel_cache &&
+	    kcache_open(&kc, vm->cfg.kernel_cache, payload, plen, ulen, why,
+			sizeof(why)) < 0)
+		fprintf(stderr, "virtzd: kernel cache: %s\n", why);
+	if (!kcache_get(&kc, &cached)) {
+		ret = vmlinux_load(vm, cached, ulen, entry, end, err, errlen);
+		kcache_unmap(cached, ulen);
+		if (!ret) {
+			vm->kcache_hit = true;
 			goto out;
 		}
+		/* A bad entry is decompressed again and replaced. */
+		fprintf(stderr, "virtzd: kernel cache: %s/%s unusable, replaced\n",
+			vm->cfg.kernel_cache, kc.name);
 	}
-	if (pos < need) {
-		ret = fail(err, errlen, -ENOEXEC,
-			   "%s: vmlinux ends at %llu bytes, its segments at %llu",
-			   kernel, (unsigned long long)pos,
-			   (unsigned long long)need);
+	ret = zstd_unpack(vm, payload, flen, ulen, &out, err, errlen);
+	if (ret)
 		goto out;
+	ret = vmlinux_load(vm, out, ulen, entry, end, err, errlen);
+	if (!ret && kc.dirfd >= 0) {
+		if (kcache_put(&kc, out, why, sizeof(why)) < 0)
+			fprintf(stderr, "virtzd: kernel cache: %s\n", why);
+		else
+			vm->kcache_stored = true;
 	}
-	for (i = 0; i < nph; i++)
-		memset(gpa_ptr(vm, ph[i].p_paddr, ph[i].p_memsz) +
-		       ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
-	ret = 0;
+	munmap(out, ulen);
 out:
-	ZSTD_freeDStream(zs);
-	free(win);
+	if (!ret && kc.dirfd >= 0)
+		fprintf(stderr, "virtzd: kernel cache: %s %s/%s\n",
+			vm->kcache_hit ? "booting" : vm->kcache_stored ?
+			"stored" : "not stored", vm->cfg.kernel_cache, kc.name);
+	kcache_close(&kc);
 	return ret;
 }
 

@@ -28,6 +28,7 @@
 #include "control.h"
 #include "pci.h"
 #include "json.h"
+#include "kcache.h"
 #include "registry.h"
 #include "serial.h"
 #include "virtio_blk.h"
@@ -64,7 +65,8 @@ static void usage(FILE *out)
 		"              [--control PATH] [--console] [--ready-fd FD]\n"
 		"              [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]\n"
 		"                      [,backend=auto|file|session][,cache=none|writeback]]...\n"
-		"              [--decompress host|guest] [--no-machine-args]\n"
+		"              [--decompress host|guest] [--kernel-cache DIR|none]\n"
+		"              [--no-machine-args]\n"
 		"       virtzd --check [-j] [--kvm PATH]\n"
 		"\n"
 		"Runs one guest: boots BZIMAGE (the Linux x86 64-bit boot protocol,\n"
@@ -87,6 +89,10 @@ static void usage(FILE *out)
 		"  --decompress W  guest (default): boot the bzImage through its own\n"
 		"                  decompressor; host: decompress a zstd kernel in\n"
 		"                  virtzd and enter its vmlinux directly (no KASLR)\n"
+		"  --kernel-cache DIR  where --decompress host keeps decompressed\n"
+		"                  kernels for the next boot (default\n"
+		"                  $VIRTZ_CACHE_DIR, /var/cache/virtz for root,\n"
+		"                  else ~/.cache/virtz); none: do not keep them\n"
 		"  --no-machine-args  do not put \"%s\" (no early PCI\n"
 		"                  scans for chipsets this machine lacks) before\n"
 		"                  the command line\n"
@@ -390,6 +396,7 @@ int main(int argc, char **argv)
 		{ "disk", required_argument, NULL, 'd' },
 		{ "decompress", required_argument, NULL, 'D' },
 		{ "no-machine-args", no_argument, NULL, 'A' },
+		{ "kernel-cache", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
@@ -399,9 +406,9 @@ int main(int argc, char **argv)
 		.env_id = -1,
 		.ready_fd = -1,
 	};
-	const char *kvm = "/dev/kvm";
+	const char *kvm = "/dev/kvm", *kcache_arg = NULL;
 	bool do_check = false, json = false;
-	char perr[256] = "";
+	char perr[256] = "", kcache_dir[PATH_MAX];
 	long long v;
 	int c;
 
@@ -475,6 +482,9 @@ int main(int argc, char **argv)
 		case 'A':
 			o.cfg.machine_args = false;
 			break;
+		case 'H':
+			kcache_arg = optarg;
+			break;
 		case 'D':
 			if (!strcmp(optarg, "host") || !strcmp(optarg, "guest"))
 				o.cfg.guest_decompress = !strcmp(optarg, "guest");
@@ -507,5 +517,11 @@ int main(int argc, char **argv)
 	}
 	if (do_check)
 		return check(kvm, json);
+	/* --decompress host keeps what it decompressed, unless told not to. */
+	if (!kcache_arg)
+		o.cfg.kernel_cache = kcache_default_dir(kcache_dir,
+							sizeof(kcache_dir));
+	else if (strcmp(kcache_arg, "none"))
+		o.cfg.kernel_cache = kcache_arg;
 	return run(&o);
 }

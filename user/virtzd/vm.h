@@ -62,6 +62,7 @@ struct vm_config {
 	int cpus;
 	bool console;		/* copy guest serial output to stdout */
 	bool guest_decompress;	/* default; --decompress host clears it */
+	const char *kernel_cache;	/* --kernel-cache directory, or NULL */
 	bool machine_args;	/* prepend VM_MACHINE_ARGS to cmdline */
 };
 
@@ -106,6 +107,8 @@ struct vm {
 	pthread_mutex_t coalesced_lock;
 	uint64_t entry;			/* the BSP's first %rip (boot.c) */
 	bool host_decompressed;		/* vmlinux loaded by boot.c itself */
+	bool kcache_hit;		/* ... from the kernel cache */
+	bool kcache_stored;		/* ... and put there */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
