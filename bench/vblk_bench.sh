@@ -40,7 +40,9 @@ GUESTIO=$TOP/build/bench/vblk_guestio
 if [ "${1:-}" != --here ]; then
 	make -s -C "$TOP" user "$GUESTIO" || exit 1
 	exec "$TOP/scripts/vm/run.sh" --results "$TOP/build/vm-bench-vblk" \
-		--timeout 5400 -e SECONDS_PER="$SECS" -e ROUNDS="$ROUNDS" -v -- \
+		--timeout 5400 -e SECONDS_PER="$SECS" -e ROUNDS="$ROUNDS" \
+		-e VBLK_JOBS="${VBLK_JOBS:-}" -e ENGINES="${ENGINES:-session uring qemu}" \
+		-e KEEP="${KEEP:-}" -e PERF="${PERF:-}" -v -- \
 		bash -c "scripts/load-modules.sh virtz_fvm && modprobe kvm_amd && bench/vblk_bench.sh --here"
 fi
 
@@ -49,6 +51,12 @@ KERNEL=$(ls -1 /boot/vmlinuz-6.12*-amd64 | sort -V | tail -n1)
 WORK=$(mktemp -d /tmp/vblk_bench.XXXXXX)
 JOBS=("randread 4096 1" "randread 4096 32" "randwrite 4096 1" "randwrite 4096 32"
       "read 1048576 4" "write 1048576 4")
+# VBLK_JOBS="read 1048576 4;write 1048576 4" runs only those lines;
+# ENGINES="session uring qemu" (the default) picks the engines; KEEP=DIR
+# keeps each boot's console and stderr there; PERF=DIR records each boot
+# system-wide with perf (cpu-clock) into DIR/ENGINE.ROUND.data.
+[ -n "${VBLK_JOBS:-}" ] && IFS=';' read -ra JOBS <<<"$VBLK_JOBS"
+ENGINES=${ENGINES:-session uring qemu}
 trap 'rm -rf "$WORK"' EXIT
 
 [ -x "$GUESTIO" ] || { echo "vblk_bench: build $GUESTIO first" >&2; exit 1; }
@@ -83,6 +91,13 @@ run_until_done() {
 	shift
 	local try pid i
 	for try in 1 2; do
+		local perf=
+		if [ -n "${PERF:-}" ]; then
+			mkdir -p "$PERF"
+			perf record -q -a -g -F 499 -e cpu-clock \
+				-o "$PERF/$name.data" >/dev/null 2>&1 &
+			perf=$!
+		fi
 		"$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
 		pid=$!
 		for ((i = 0; i < 900; i++)); do
@@ -95,6 +110,7 @@ run_until_done() {
 			((i % 30 == 29)) && echo "vblk_bench: $name ${i}s: $(tr -d '\r' <"$WORK/$name.out" | grep -v '^$' | tail -n1 | cut -c1-120)" >&2
 			sleep 1
 		done
+		[ -n "$perf" ] && kill -INT $perf && wait $perf
 		grep -q VBLK-BENCH-DONE "$WORK/$name.out" && break
 		# virtzd prints its vCPUs' state on SIGUSR2.
 		kill -USR2 $pid 2>/dev/null && sleep 2
@@ -125,17 +141,21 @@ trap 'kill $keeper 2>/dev/null; rm -rf "$WORK"' EXIT
 CMDLINE="console=ttyS0 quiet reboot=k panic=-1"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for be in session uring; do
+		[[ " $ENGINES " == *" $be "* ]] || continue
 		b=$be; [ $be = uring ] && b=file
 		run_until_done $be.$r "$VIRTZD" --kernel "$KERNEL" \
 			--initrd "$WORK/initrd.cpio" --memory 256 \
 			--cmdline "$CMDLINE" --console \
 			--disk "id=bench,file=/dev/ram0,backend=$b"
 	done
+	[[ " $ENGINES " == *" qemu "* ]] || continue
 	run_until_done qemu.$r qemu-system-x86_64 -enable-kvm -cpu host -m 256 -smp 1 \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.cpio" -append "$CMDLINE" \
 		-nodefaults -display none -serial stdio -no-reboot \
 		-drive file=/dev/ram0,if=virtio,format=raw,cache=none,aio=io_uring
 done
+
+[ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$WORK"/*.out "$WORK"/*.err "$KEEP"/ 2>/dev/null
 
 # value ENGINE MODE BS QD FIELD: the best of the rounds.
 value() {

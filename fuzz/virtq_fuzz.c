@@ -6,7 +6,8 @@
  * RAM (checked segment by segment), respect the segment and byte caps,
  * and be returned with virtq_push(); ASan catches any access outside.
  *
- * Input layout: 2 bytes queue size, 3 x 4 bytes desc/avail/used offsets,
+ * Input layout: 2 bytes queue size (bit 0: EVENT_IDX, bit 15:
+ * INDIRECT_DESC negotiated), 3 x 4 bytes desc/avail/used offsets,
  * 2 bytes starting avail index, then guest RAM (zero-filled past the end).
  */
 #include <stdint.h>
@@ -48,9 +49,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.used = rd32(data + 10);
 	q.last_avail = data[14] | data[15] << 8;
 	q.enabled = true;
-	/* The size is a power of two: its low bit is free to pick this. */
+	/*
+	 * The size is a power of two up to 256: its low bit and its top
+	 * bit are free to pick the ring features.
+	 */
 	q.event_idx = data[0] & 1;
-	q.size &= ~1;
+	q.indirect = data[1] & 0x80;
+	q.size &= 0x7ffe;
 
 	for (i = 0; i < 2 * VIRTQ_MAX_SIZE; i++) {
 		ret = virtq_pop(&m, &q, &e);

@@ -2,9 +2,10 @@
 /*
  * virtzd's virtqueue parser against hostile rings: each way a guest can
  * lie (descriptor loop, address outside RAM, chain longer than allowed,
- * indirect descriptors never offered, bad head, runaway avail index,
- * rings outside RAM) is refused, and a well-formed chain comes back
- * exactly as written.  With EVENT_IDX, the device asks for a kick only
+ * indirect descriptors not negotiated, hostile indirect tables, bad head,
+ * runaway avail index, rings outside RAM) is refused, and a well-formed
+ * chain, direct or through an indirect table, comes back exactly as
+ * written.  With EVENT_IDX, the device asks for a kick only
  * once it finds the ring empty, and interrupts only when the used index
  * passes the driver's used_event.
  */
@@ -132,30 +133,139 @@ TEST_F(vq, oversized_chain_refused)
 TEST_F(vq, too_many_segments_refused)
 {
 	struct virtq_elem e;
+	struct desc *t = (struct desc *)(self->m.base + 0x10000);
 	int i;
 
 	/* A queue of 256 (its table ends where the avail ring starts). */
 	self->q.size = 256;
-	for (i = 0; i < VIRTQ_MAX_SEGS + 1; i++)
+	for (i = 0; i < VIRTQ_MAX_SEGS; i++)
 		self->d[i] = (struct desc){ 0x8000 + 16 * i, 16,
 					    VIRTQ_DESC_F_NEXT, i + 1 };
 	self->d[VIRTQ_MAX_SEGS - 1].flags = 0;
 	offer(self, 0);
 	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
 	ASSERT_EQ(VIRTQ_MAX_SEGS, e.n_out);
-	self->d[VIRTQ_MAX_SEGS - 1].flags = VIRTQ_DESC_F_NEXT;
-	self->d[VIRTQ_MAX_SEGS].flags = 0;
+	/* A chain as long as the ring can only come back round: a loop. */
+	self->d[VIRTQ_MAX_SEGS - 1] = (struct desc){ 0x8000, 16,
+						     VIRTQ_DESC_F_NEXT, 0 };
 	offer(self, 0);
+	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+	self->q.last_avail++;
+
+	/* An indirect table: VIRTQ_MAX_SEGS entries fit, one more does not. */
+	self->q.indirect = true;
+	for (i = 0; i < VIRTQ_MAX_SEGS + 1; i++)
+		t[i] = (struct desc){ 0x8000 + 16 * i, 16, VIRTQ_DESC_F_NEXT,
+				      i + 1 };
+	t[VIRTQ_MAX_SEGS - 1].flags = 0;
+	self->d[1] = (struct desc){ 0x10000, 16 * VIRTQ_MAX_SEGS,
+				    VIRTQ_DESC_F_INDIRECT, 0 };
+	offer(self, 1);
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(1, e.head);
+	ASSERT_EQ(VIRTQ_MAX_SEGS, e.n_out);
+	t[VIRTQ_MAX_SEGS - 1].flags = VIRTQ_DESC_F_NEXT;
+	t[VIRTQ_MAX_SEGS].flags = 0;
+	self->d[1].len = 16 * (VIRTQ_MAX_SEGS + 1);
+	offer(self, 1);
 	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
 }
 
-TEST_F(vq, indirect_refused)
+TEST_F(vq, indirect_not_negotiated_refused)
 {
 	struct virtq_elem e;
 
 	self->d[0] = (struct desc){ 0x8000, 16, VIRTQ_DESC_F_INDIRECT, 0 };
 	offer(self, 0);
 	ASSERT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
+}
+
+/* An indirect chain as Linux's virtio-blk writes one: header, data, status. */
+TEST_F(vq, indirect_chain_round_trip)
+{
+	struct desc *t = (struct desc *)(self->m.base + 0x10008);
+	struct virtq_elem e;
+
+	self->q.indirect = true;
+	strcpy((char *)self->m.base + 0x8000, "header");
+	t[0] = (struct desc){ 0x8000, 7, VIRTQ_DESC_F_NEXT, 2 };
+	t[2] = (struct desc){ 0x9000, 4096,
+			      VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1 };
+	t[1] = (struct desc){ 0xa000, 1, VIRTQ_DESC_F_WRITE, 0 };
+	/* The WRITE flag on the descriptor of the table itself is ignored. */
+	self->d[5] = (struct desc){ 0x10008, 3 * 16,
+				    VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE,
+				    9 };
+	offer(self, 5);
+	ASSERT_EQ(1, virtq_pop(&self->m, &self->q, &e));
+	ASSERT_EQ(5, e.head);
+	ASSERT_EQ(1, e.n_out);
+	ASSERT_EQ(2, e.n_in);
+	ASSERT_STREQ("header", (char *)e.out[0].ptr);
+	ASSERT_EQ(self->m.base + 0x9000, e.in[0].ptr);
+	ASSERT_EQ(self->m.base + 0xa000, e.in[1].ptr);
+	ASSERT_EQ(4097U, e.in_bytes);
+	ASSERT_EQ(0, virtq_push(&self->m, &self->q, e.head, 4097));
+}
+
+TEST_F(vq, hostile_indirect_tables_refused)
+{
+	struct desc *t = (struct desc *)(self->m.base + 0x10000);
+	struct virtq_elem e;
+	struct {
+		const char *what;
+		struct desc ring;	/* descriptor 0 */
+		struct desc tab[3];
+	} bad[] = {
+		{ "INDIRECT with NEXT",
+		  { 0x10000, 32, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1 },
+		  { { 0x8000, 8, 0, 0 } } },
+		{ "a table inside a table",
+		  { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 } } },
+		{ "a table of no descriptor",
+		  { 0x10000, 0, VIRTQ_DESC_F_INDIRECT, 0 }, { { 0 } } },
+		{ "a table of part of a descriptor",
+		  { 0x10000, 24, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { 0x8000, 8, 0, 0 } } },
+		{ "a table outside RAM",
+		  { RAM - 16, 32, VIRTQ_DESC_F_INDIRECT, 0 }, { { 0 } } },
+		{ "a table at a wrapping address",
+		  { UINT64_MAX - 15, 32, VIRTQ_DESC_F_INDIRECT, 0 }, { { 0 } } },
+		{ "a loop in the table",
+		  { 0x10000, 48, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { 0x8000, 8, VIRTQ_DESC_F_NEXT, 1 },
+		    { 0x8000, 8, VIRTQ_DESC_F_NEXT, 0 } } },
+		{ "next past the table",
+		  { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { 0x8000, 8, VIRTQ_DESC_F_NEXT, 2 } } },
+		{ "a segment outside RAM",
+		  { 0x10000, 16, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { RAM - 4, 8, 0, 0 } } },
+		{ "readable after writable",
+		  { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 },
+		  { { 0x8000, 8, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1 },
+		    { 0x8000, 8, 0, 0 } } },
+	};
+	size_t i;
+
+	self->q.indirect = true;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(t, 0, 4 * sizeof(*t));
+		memcpy(t, bad[i].tab, sizeof(bad[i].tab));
+		self->d[0] = bad[i].ring;
+		self->d[1] = (struct desc){ 0x8000, 8, 0, 0 };
+		offer(self, 0);
+		EXPECT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e))
+			TH_LOG("%s", bad[i].what);
+		self->q.last_avail = self->avail[1];
+	}
+	/* An indirect descriptor after a direct one is refused too. */
+	t[0] = (struct desc){ 0x8000, 8, 0, 0 };
+	self->d[0] = (struct desc){ 0x8000, 8, VIRTQ_DESC_F_NEXT, 1 };
+	self->d[1] = (struct desc){ 0x10000, 16, VIRTQ_DESC_F_INDIRECT, 0 };
+	offer(self, 0);
+	EXPECT_EQ(-EINVAL, virtq_pop(&self->m, &self->q, &e));
 }
 
 TEST_F(vq, bad_head_and_next_refused)

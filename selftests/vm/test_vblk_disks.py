@@ -52,9 +52,13 @@ INITRD = os.environ.get("VBLK_INITRD") or os.path.join(TOP, "build/guest/initram
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1"
 WORK = os.environ.get("VBLK_WORK", "/tmp/vblk-test")
 MiB = 1 << 20
-# virtio-blk's seg_max: a chain's segments less the header and status.
+# virtio-blk's seg_max and size_max with indirect descriptors, which a
+# Linux guest negotiates: a table's segments less the header and status.
 with open(os.path.join(TOP, "user/virtzd/virtq.h")) as _f:
     SEG_MAX = int(re.search(r"#define VIRTQ_MAX_SEGS\s+(\d+)", _f.read()).group(1)) - 2
+with open(os.path.join(TOP, "user/virtzd/virtio_blk.c")) as _f:
+    SIZE_MAX = int(re.search(r"#define SIZE_MAX_INDIRECT\s+\((\d+)U << 10\)",
+                             _f.read()).group(1)) << 10
 
 results = []
 
@@ -489,9 +493,12 @@ def main():
         out = g.run("cat /sys/block/%s/queue/max_segment_size "
                     "/sys/block/%s/queue/max_segments; dd if=/dev/%s of=/dev/null "
                     "bs=4M count=2 iflag=direct 2>&1; echo rc=$?" % (vrw, vrw, vrw))
-        tap(out and out.split()[:2] == ["32768", str(SEG_MAX)] and "rc=0" in out,
-            "segments of at most 32 KiB, %d of them: a 4 MiB O_DIRECT read "
-            "arrives as requests that fit a chain" % SEG_MAX, out)
+        tap(out and out.split()[:2] == [str(SIZE_MAX), str(SEG_MAX)] and
+            "rc=0" in out,
+            "segments of at most %d KiB, %d of them (indirect descriptors): a "
+            "4 MiB O_DIRECT read "
+            "arrives as requests that fit a chain" % (SIZE_MAX >> 10, SEG_MAX),
+            out)
 
         out = guest_write(g, vrw, "rw", 1)
         lines = out.splitlines()

@@ -4,7 +4,9 @@
 # Guest disks through block FIFO sessions (/dev/virtz-block), with one
 # nested guest and three disks:
 #   - a brd disk with backend=session: a pattern the guest writes with
-#     O_DIRECT is on /dev/ram0 byte for byte (read from the host);
+#     O_DIRECT is on /dev/ram0 byte for byte (read from the host); so are
+#     4 MiB O_DIRECT requests, whose scattered pages need more FIFO
+#     requests than the session holds, so that they go out in parts;
 #   - an FVM volume (fvm-pool over dm-log-writes over brd, volume "data"):
 #     chosen as a session without asking (auto), same round trip read from
 #     /dev/mapper/...-data; a guest fsync reaches the volume as a FLUSH
@@ -14,7 +16,9 @@
 #     out of the memfd (the session's VMO holds those pages), and after a
 #     deflate the guest's I/O still lands in the right place.
 # Prints TAP.  Needs virtz_fvm loaded, /dev/kvm, brd and dm-log-writes.
+import hashlib
 import os
+import re
 import stat
 import struct
 import subprocess
@@ -132,6 +136,7 @@ def run():
     tap("disk fvm: %s, raw, rw, session backend" % vol in log and
         "disk brd: /dev/ram0, raw, rw, session backend" in log,
         "the FVM volume gets the session backend by default", log)
+    big = []
     try:
         if not tap(g.boot() is not None, "the guest boots"):
             return 1
@@ -145,6 +150,19 @@ def run():
                     if len(l.split()) == 2 and len(l.split()[0]) == 32]
             tap("rc=0" in out and len(sums) == 2 and sums[0] == sums[1],
                 "%s: O_DIRECT write through the session, read back" % tag, out)
+
+        # 4 MiB O_DIRECT requests: the guest's buffer is scattered pages,
+        # more than the 64 FIFO requests the session holds at once, so
+        # each goes out in parts; the data must come back whole.
+        out = g.run("head -c 4194304 /dev/urandom > /tmp/big; "
+                    "dd if=/tmp/big of=/dev/%s bs=4M seek=2 oflag=direct "
+                    "conv=fsync 2>&1; echo rc=$?; dd if=/dev/%s bs=4M skip=2 "
+                    "count=1 iflag=direct 2>/dev/null | md5sum; md5sum < "
+                    "/tmp/big" % (devs["brd"], devs["brd"]), 300) or ""
+        big = [l.split()[0] for l in out.splitlines()
+               if len(l.split()) == 2 and len(l.split()[0]) == 32]
+        tap("rc=0" in out and len(big) == 2 and big[0] == big[1],
+            "brd: a 4 MiB O_DIRECT write and read, read back", out)
 
         # Flush ordering, bracketed by dm-log-writes marks.
         sh("dmsetup message %s 0 mark vblk-a" % LW)
@@ -196,6 +214,15 @@ def run():
     finally:
         rc = g.stop()
     tap(rc == 0, "the guest stops cleanly (exit %s)" % rc)
+    log = open(g.log).read()
+    m = re.search(r"block session /dev/ram0: (\d+) requests, (\d+) of them "
+                  r"in parts", log)
+    tap(m is not None and int(m.group(2)) > 0,
+        "requests larger than the FIFO went out in parts (%s of %s)" %
+        (m.group(2) if m else "?", m.group(1) if m else "?"), log[-600:])
+    if big and len(big) == 2:
+        tap(hashlib.md5(read_dev("/dev/ram0", 8 * MiB, 4 * MiB)).hexdigest()
+            == big[1], "brd: the host finds the guest's 4 MiB on /dev/ram0")
 
     tap(read_dev("/dev/ram0", 3 * MiB, MiB) == pattern("brd"),
         "brd: the host finds the guest's pattern on /dev/ram0")

@@ -42,6 +42,17 @@
 #define RING_ENTRIES	256
 #define DIO_ALIGN_MAX	65536	/* beyond it, not believed */
 #define BOUNCE_ALIGN	4096
+/*
+ * Reads and writes of at least this many bytes go to io_uring's workers
+ * at once (IOSQE_ASYNC) instead of being tried inline first.  On a device
+ * that does its work in the submitter's context (brd copies in
+ * submit_bio(), a buffered write copies into the page cache), inline
+ * issue runs the guest's large transfers one after another on the I/O
+ * thread; the workers run them side by side on other CPUs, while the I/O
+ * thread goes on serving the ring.  Small requests stay inline, where
+ * the extra hop would cost latency.
+ */
+#define ASYNC_MIN	(256U << 10)
 
 struct blk_file {
 	struct blk_backend be;
@@ -310,6 +321,8 @@ static int submit_rw(struct blk_file *f, struct vblk_req *r)
 		io_uring_sqe_set_data64(sqe, (uintptr_t)bb | UD_BOUNCE);
 	else
 		io_uring_sqe_set_data(sqe, r);
+	if (r->len >= ASYNC_MIN)
+		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	return 0;
 }
 

@@ -13,12 +13,26 @@
  * bounce buffer of VIRTQ_MAX_BYTES, attached as a second VMO, one request
  * at a time, in pieces of at most max_transfer_size.
  *
- * One virtio request takes one reqid (its slot); when it needs several
- * FIFO requests they form a group (8 at most in flight), answered once.
+ * A virtio request goes out in parts: each part takes one reqid (a slot)
+ * and, when it is several FIFO requests, a group (8 at most in flight),
+ * answered once.  A request that fits the free FIFO entries is one part;
+ * a larger one (a 1 MiB request from scattered 4 KiB guest pages is 256
+ * FIFO requests, and the FIFO holds 64) goes out in as many parts as the
+ * FIFO takes, more as earlier parts are answered, and is answered when
+ * its last part is.  Only the request at the head of the queue is ever
+ * partly out, so requests still start in order.
+ * A write() to the session fd starts the requests' bios in the writer's
+ * context, and a synchronous device (brd) does its copying right there.
+ * So the parts of large requests (SUB_MIN bytes and more) are written by
+ * SUBMITTERS helper threads, which copy side by side on other CPUs while
+ * the I/O thread goes on with the ring; small requests are written by the
+ * I/O thread itself.  Answers still come to the I/O thread through the
+ * session fd.  A helper whose write fails hands the parts the kernel did
+ * not take back to the I/O thread (an eventfd wakes it; poll_fd is an
+ * epoll fd over both), which fails them as it fails its own.
  * FLUSH is FLUSH, DISCARD is TRIM, and when the guest did not accept
  * VIRTIO_BLK_F_FLUSH (a write-through disk) writes carry FORCE_ACCESS.
- * Requests wait in order when the FIFO (64 entries) or the groups are
- * full.  WRITE_ZEROES is not offered: TRIM does not promise zeros.
+ * WRITE_ZEROES is not offered: TRIM does not promise zeros.
  *
  * The VMO keeps the memfd, not its pages: the kernel looks the pages up
  * for each request, so the balloon may punch guest RAM at any time (see
@@ -26,9 +40,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -42,6 +59,28 @@
 #define SLOTS	VIRTZ_BLOCK_FIFO_DEPTH
 #define GROUPS	VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT
 
+/* One FIFO request's share of a virtio request. */
+struct sess_ext {
+	uint16_t vmoid;
+	uint32_t blocks;
+	uint64_t vmo_block;
+	uint64_t dev_block;
+};
+
+#define SUBMITTERS	2
+#define SUB_MIN		(256U << 10)
+
+/* A part for a submitter: FIFO requests written with one write(). */
+struct sub_job {
+	struct sub_job *next;
+	int n;
+	struct virtz_block_fifo_request req[];
+};
+
+/* FIFO requests one virtio request may need: a segment or a range each. */
+#define EXT_MAX	VIRTQ_MAX_SEGS
+_Static_assert(EXT_MAX >= VBLK_MAX_RANGES, "a DISCARD's ranges must fit");
+
 struct blk_session {
 	struct blk_backend be;
 	int bdev_fd;
@@ -52,16 +91,47 @@ struct blk_session {
 	uint32_t bs;
 	uint32_t max_xfer;		/* bytes per FIFO request, bs multiple */
 
+	/*
+	 * All of this is the I/O thread's alone.  slot[] is the request
+	 * each reqid's part belongs to (a request may hold several); the
+	 * request's pending_ops counts its parts not yet answered.
+	 */
 	struct vblk_req *slot[SLOTS];
-	int slot_fifo[SLOTS];		/* FIFO entries the slot's request took */
+	int slot_fifo[SLOTS];		/* FIFO entries the part took */
 	int slot_group[SLOTS];		/* its group, or -1 */
-	bool slot_bounce[SLOTS];	/* its data is in @bounce */
 	bool dead;			/* a submit failed: all I/O fails */
 	unsigned int nerr;		/* failures reported on stderr */
 	uint8_t *bounce;		/* VIRTQ_MAX_BYTES, block-aligned */
 	uint16_t bounce_vmoid;
-	bool bounce_busy;
+	struct vblk_req *bounce_owner;	/* whose data is in @bounce */
 	bool group_busy[GROUPS];
+
+	/*
+	 * The submitters.  sub_lock protects jobs, sub_stop and failed[];
+	 * sub_cond wakes a submitter for a job or to stop; sub_efd wakes
+	 * the I/O thread for failed[].
+	 */
+	pthread_t sub_thread[SUBMITTERS];
+	int nsub;
+	pthread_mutex_t sub_lock;
+	pthread_cond_t sub_cond;
+	struct sub_job *jobs, **jobs_tail;
+	bool sub_stop;
+	uint32_t failed[SLOTS];		/* reqids a submitter could not write */
+	int nfailed;
+	int sub_efd;
+	int epfd;			/* poll_fd: sfd and sub_efd */
+
+	/* Said on stderr when the disk closes. */
+	char path[64];
+	unsigned long long nreq, nparted, nbounced;
+
+	/* The request going out in parts (the head of @wait), if any. */
+	struct vblk_req *cur;
+	struct sess_ext cur_x[EXT_MAX];
+	int cur_n, cur_pos, cur_parts;
+	uint8_t cur_op;
+	uint32_t cur_flags;
 	int fifo_used;
 	struct vblk_req *wait, **wait_tail;
 
@@ -123,21 +193,13 @@ static int free_group(struct blk_session *s)
 	return -1;
 }
 
-/* One FIFO request's share of a virtio request. */
-struct sess_ext {
-	uint16_t vmoid;
-	uint32_t blocks;
-	uint64_t vmo_block;
-	uint64_t dev_block;
-};
-
 /*
- * Splits @r into the FIFO requests that carry it, at most SLOTS of them,
- * into @x.  Guest-physically contiguous data segments become one request
- * of at most max_xfer bytes.  Returns how many (0: nothing to do), -1
- * when @r cannot be carried out, or -2 when its segments are not block
- * aligned or need more FIFO entries than the FIFO holds: then the data
- * must go through the bounce buffer.
+ * Splits @r into the FIFO requests that carry it, at most EXT_MAX of
+ * them, into @x.  Guest-physically contiguous data segments become one
+ * request of at most max_xfer bytes.  Returns how many (0: nothing to
+ * do), -1 when @r cannot be carried out, or -2 when its segments are not
+ * block aligned or one is larger than max_xfer: then the data must go
+ * through the bounce buffer.
  */
 static int plan(struct blk_session *s, const struct vblk_req *r,
 		struct sess_ext *x)
@@ -162,8 +224,10 @@ static int plan(struct blk_session *s, const struct vblk_req *r,
 				prev->blocks += len / s->bs;
 				continue;
 			}
-			if (n == SLOTS || len > s->max_xfer)
+			if (len > s->max_xfer)
 				return -2;
+			if (n == EXT_MAX)
+				return -1;
 			x[n++] = (struct sess_ext){ s->vmoid, len / s->bs,
 						    gpa / s->bs, 0 };
 		}
@@ -197,7 +261,7 @@ static int plan_bounce(struct blk_session *s, const struct vblk_req *r,
 		uint32_t len = r->len - at < s->max_xfer ? r->len - at :
 			       s->max_xfer;
 
-		if (n == SLOTS)
+		if (n == EXT_MAX)
 			return -1;
 		x[n++] = (struct sess_ext){ s->bounce_vmoid, len / s->bs,
 					    at / s->bs, dev };
@@ -207,84 +271,146 @@ static int plan_bounce(struct blk_session *s, const struct vblk_req *r,
 	return n;
 }
 
-/* Queues @r's FIFO requests if there is room; false if it must wait. */
-static bool start(struct blk_session *s, struct vblk_req *r)
+/* Answers @r, all its parts done; copies a bounced read back first. */
+static void complete(struct blk_session *s, struct vblk_req *r)
 {
-	struct sess_ext x[SLOTS];
-	int n = plan(s, r, x), slot, group = -1, i;
+	if (s->bounce_owner == r) {
+		if (r->type == VIRTIO_BLK_T_IN && !r->err)
+			blk_buf_to_iov(r, s->bounce);
+		s->bounce_owner = NULL;
+	}
+	blk_done(&s->be, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
+/* Plans @r as s->cur.  Returns 1, 0 if it must wait, or -1 if answered. */
+static int begin(struct blk_session *s, struct vblk_req *r)
+{
+	int n = plan(s, r, s->cur_x);
 	bool bounce = n == -2;
-	uint32_t flags = 0, gflags;
-	uint8_t op;
 
 	if (bounce) {
-		if (s->bounce_busy)
-			return false;
-		n = plan_bounce(s, r, x);
+		if (s->bounce_owner)
+			return 0;
+		n = plan_bounce(s, r, s->cur_x);
 	}
 	if (s->dead)
 		n = -1;
-	if (n < 0) {
-		blk_done(&s->be, r, r->type == VIRTIO_BLK_T_IN ||
-			 r->type == VIRTIO_BLK_T_OUT ? VIRTIO_BLK_S_IOERR :
-			 VIRTIO_BLK_S_UNSUPP);
-		return true;
+	if (n <= 0) {
+		blk_done(&s->be, r, !n ? VIRTIO_BLK_S_OK :
+			 r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT ?
+			 VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_UNSUPP);
+		return -1;
 	}
-	if (!n) {
-		blk_done(&s->be, r, VIRTIO_BLK_S_OK);
-		return true;
-	}
-	slot = free_slot(s);
-	if (n > 1)
-		group = free_group(s);
-	if (slot < 0 || s->fifo_used + n > SLOTS || (n > 1 && group < 0))
-		return false;
-
+	s->cur_flags = 0;
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
-		op = VIRTZ_BLOCK_OP_READ;
+		s->cur_op = VIRTZ_BLOCK_OP_READ;
 		break;
 	case VIRTIO_BLK_T_OUT:
-		op = VIRTZ_BLOCK_OP_WRITE;
+		s->cur_op = VIRTZ_BLOCK_OP_WRITE;
 		if (r->fua)
-			flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
+			s->cur_flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		op = VIRTZ_BLOCK_OP_FLUSH;
+		s->cur_op = VIRTZ_BLOCK_OP_FLUSH;
 		break;
 	default:
-		op = VIRTZ_BLOCK_OP_TRIM;
+		s->cur_op = VIRTZ_BLOCK_OP_TRIM;
 		break;
 	}
-	if (bounce && r->type == VIRTIO_BLK_T_OUT)
-		blk_iov_to_buf(r, s->bounce);
-	for (i = 0; i < n; i++) {
-		struct virtz_block_fifo_request *q = &s->out[s->nout++];
-
-		gflags = flags;
-		if (group >= 0)
-			gflags |= VIRTZ_BLOCK_IO_GROUP_ITEM |
-				  (i == n - 1 ? VIRTZ_BLOCK_IO_GROUP_LAST : 0);
-		vzb_req(q, op, gflags, slot, x[i].vmoid, x[i].blocks,
-			x[i].vmo_block, x[i].dev_block);
-		if (group >= 0)
-			q->group = group;
+	s->nreq++;
+	if (bounce) {
+		s->nbounced++;
+		s->bounce_owner = r;
+		if (r->type == VIRTIO_BLK_T_OUT)
+			blk_iov_to_buf(r, s->bounce);
 	}
-	s->slot[slot] = r;
-	s->slot_fifo[slot] = n;
-	s->slot_group[slot] = group;
-	s->slot_bounce[slot] = bounce;
-	if (bounce)
-		s->bounce_busy = true;
-	if (group >= 0)
-		s->group_busy[group] = true;
-	s->fifo_used += n;
+	s->cur = r;
+	s->cur_n = n;
+	s->cur_pos = 0;
+	s->cur_parts = 0;
+	r->pending_ops = 0;
+	return 1;
+}
+
+/*
+ * Sends out what the FIFO takes of @r: all of it, or the next parts of
+ * it.  Returns false if (the rest of) @r must wait for answers.
+ */
+static bool start(struct blk_session *s, struct vblk_req *r)
+{
+	if (s->cur != r) {
+		int ret = begin(s, r);
+
+		if (ret <= 0)
+			return ret < 0;
+	}
+	while (s->cur_pos < s->cur_n) {
+		int left = s->cur_n - s->cur_pos, room = SLOTS - s->fifo_used;
+		int part = left < room ? left : room, slot, group = -1, i;
+		struct sub_job *job;
+
+		if (s->dead) {
+			/* The parts already out still answer. */
+			r->err = -EIO;
+			break;
+		}
+		slot = free_slot(s);
+		if (slot < 0 || !part)
+			return false;
+		if (part > 1) {
+			group = free_group(s);
+			if (group < 0)
+				part = 1;
+		}
+		job = NULL;
+		if (s->nsub && r->len >= SUB_MIN)
+			job = malloc(sizeof(*job) + part * sizeof(job->req[0]));
+		for (i = 0; i < part; i++) {
+			const struct sess_ext *x = &s->cur_x[s->cur_pos + i];
+			struct virtz_block_fifo_request *q =
+				job ? &job->req[i] : &s->out[s->nout++];
+			uint32_t flags = s->cur_flags;
+
+			if (group >= 0)
+				flags |= VIRTZ_BLOCK_IO_GROUP_ITEM |
+					 (i == part - 1 ? VIRTZ_BLOCK_IO_GROUP_LAST : 0);
+			vzb_req(q, s->cur_op, flags, slot, x->vmoid, x->blocks,
+				x->vmo_block, x->dev_block);
+			if (group >= 0)
+				q->group = group;
+		}
+		if (job) {
+			job->n = part;
+			job->next = NULL;
+			pthread_mutex_lock(&s->sub_lock);
+			*s->jobs_tail = job;
+			s->jobs_tail = &job->next;
+			pthread_cond_signal(&s->sub_cond);
+			pthread_mutex_unlock(&s->sub_lock);
+		}
+		s->slot[slot] = r;
+		s->slot_fifo[slot] = part;
+		s->slot_group[slot] = group;
+		if (group >= 0)
+			s->group_busy[group] = true;
+		s->fifo_used += part;
+		s->cur_pos += part;
+		s->cur_parts++;
+		r->pending_ops++;
+	}
+	s->cur = NULL;
+	if (s->cur_parts > 1)
+		s->nparted++;
+	if (!r->pending_ops)
+		complete(s, r);
 	return true;
 }
 
 /*
- * Answers the request in @slot (a group answers once, a lone request
- * once too), failed when @err or an earlier error says so, and frees
- * the FIFO entries, group and bounce buffer it held.
+ * Takes the answer to the part in @slot, failed when @err says so, and
+ * frees the FIFO entries and group it held.  The request is answered
+ * with its last part, failed if any part failed.
  */
 static void finish_slot(struct blk_session *s, uint32_t slot, int err)
 {
@@ -303,13 +429,87 @@ static void finish_slot(struct blk_session *s, uint32_t slot, int err)
 	s->fifo_used -= s->slot_fifo[slot];
 	if (s->slot_group[slot] >= 0)
 		s->group_busy[s->slot_group[slot]] = false;
-	if (s->slot_bounce[slot]) {
-		if (r->type == VIRTIO_BLK_T_IN && !r->err)
-			blk_buf_to_iov(r, s->bounce);
-		s->bounce_busy = false;
-	}
 	s->slot[slot] = NULL;
-	blk_done(&s->be, r, r->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+	if (!--r->pending_ops && s->cur != r)
+		complete(s, r);
+}
+
+/* Gives up on reqids the kernel did not take: fails them, and the disk. */
+static void submit_failed(struct blk_session *s, ssize_t err,
+			  const uint32_t *reqid, int n)
+{
+	int i;
+
+	if (!s->dead)
+		fprintf(stderr, "virtzd: block session submit: %s; failing the disk's I/O from now on\n",
+			strerror(err < 0 ? (int)-err : EIO));
+	/*
+	 * From now on everything fails, since a late answer could
+	 * otherwise meet a reused slot.
+	 */
+	s->dead = true;
+	for (i = 0; i < n; i++)
+		finish_slot(s, reqid[i], -EIO);
+}
+
+static void *submitter(void *arg)
+{
+	struct blk_session *s = arg;
+
+	for (;;) {
+		struct sub_job *job;
+		ssize_t n = 0;
+		int at = 0;
+
+		pthread_mutex_lock(&s->sub_lock);
+		while (!s->jobs && !s->sub_stop)
+			pthread_cond_wait(&s->sub_cond, &s->sub_lock);
+		job = s->jobs;
+		if (job) {
+			s->jobs = job->next;
+			if (!s->jobs)
+				s->jobs_tail = &s->jobs;
+		}
+		pthread_mutex_unlock(&s->sub_lock);
+		if (!job)
+			return NULL;
+		while (at < job->n) {
+			n = vzb_submit(s->sfd, job->req + at, job->n - at);
+			if (n <= 0)
+				break;
+			at += n;
+		}
+		if (at < job->n) {
+			uint64_t one = 1;
+
+			pthread_mutex_lock(&s->sub_lock);
+			/* A part is one reqid: the I/O thread fails it once. */
+			if (s->nfailed < SLOTS)
+				s->failed[s->nfailed++] = job->req[at].reqid;
+			pthread_mutex_unlock(&s->sub_lock);
+			if (write(s->sub_efd, &one, sizeof(one)) < 0)
+				perror("virtzd: block session submitter");
+		}
+		free(job);
+	}
+}
+
+/* The I/O thread's share of a submitter's failure. */
+static void take_failed(struct blk_session *s)
+{
+	uint32_t reqid[SLOTS];
+	uint64_t cnt;
+	int n;
+
+	if (read(s->sub_efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&s->sub_lock);
+	n = s->nfailed;
+	memcpy(reqid, s->failed, n * sizeof(reqid[0]));
+	s->nfailed = 0;
+	pthread_mutex_unlock(&s->sub_lock);
+	if (n)
+		submit_failed(s, -EIO, reqid, n);
 }
 
 static void flush_out(struct blk_session *s)
@@ -323,14 +523,13 @@ static void flush_out(struct blk_session *s)
 			/*
 			 * The session is broken (the device went away, or
 			 * the kernel refused the FIFO): fail what it did not
-			 * take, and from now on everything, since a late
-			 * answer could otherwise meet a reused slot.
+			 * take.
 			 */
-			fprintf(stderr, "virtzd: block session submit: %s; failing the disk's I/O from now on\n",
-				strerror(n < 0 ? (int)-n : EIO));
-			s->dead = true;
+			uint32_t reqid[SLOTS];
+
 			for (i = at; i < s->nout; i++)
-				finish_slot(s, s->out[i].reqid, -EIO);
+				reqid[i - at] = s->out[i].reqid;
+			submit_failed(s, n, reqid, s->nout - at);
 			break;
 		}
 		at += n;
@@ -379,11 +578,21 @@ static void sess_reap(struct blk_backend *b)
 {
 	struct blk_session *s = to_sess(b);
 	struct virtz_block_fifo_response resp[SLOTS];
-	ssize_t n, i;
+	struct epoll_event ev[2];
+	ssize_t n, j;
+	int i, k;
 
-	n = vzb_reap(s->sfd, resp, SLOTS);
-	for (i = 0; i < n; i++)
-		finish_slot(s, resp[i].reqid, resp[i].status);
+	/* poll_fd is the epoll fd: which of the two woke us? */
+	k = epoll_wait(s->epfd, ev, 2, 0);
+	for (i = 0; i < k; i++) {
+		if (ev[i].data.fd == s->sub_efd) {
+			take_failed(s);
+			continue;
+		}
+		n = vzb_reap(s->sfd, resp, SLOTS);
+		for (j = 0; j < n; j++)
+			finish_slot(s, resp[j].reqid, resp[j].status);
+	}
 	admit(s);
 	flush_out(s);
 }
@@ -394,16 +603,80 @@ static int sess_pread(struct blk_backend *b, void *buf, size_t len,
 	return vblk_pread_full(to_sess(b)->bdev_fd, buf, len, off);
 }
 
+/* The submitters write the jobs they still hold, then stop. */
+static void stop_submitters(struct blk_session *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->sub_lock);
+	s->sub_stop = true;
+	pthread_cond_broadcast(&s->sub_cond);
+	pthread_mutex_unlock(&s->sub_lock);
+	for (i = 0; i < s->nsub; i++)
+		pthread_join(s->sub_thread[i], NULL);
+	s->nsub = 0;
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->sub_efd >= 0)
+		close(s->sub_efd);
+	s->epfd = s->sub_efd = -1;
+}
+
+/*
+ * The epoll fd the I/O thread waits on (the session fd and the
+ * submitters' eventfd), and the submitters.  Without threads (none could
+ * be started) the I/O thread writes everything itself.
+ */
+static int start_submitters(struct blk_session *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int i;
+
+	s->sub_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->sub_efd < 0 || s->epfd < 0)
+		return -errno;
+	ev.data.fd = s->sfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) < 0)
+		return -errno;
+	ev.data.fd = s->sub_efd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sub_efd, &ev) < 0)
+		return -errno;
+	for (i = 0; i < SUBMITTERS; i++) {
+		if (pthread_create(&s->sub_thread[i], NULL, submitter, s))
+			break;
+		s->nsub++;
+	}
+	return 0;
+}
+
 static void sess_destroy(struct blk_backend *b)
 {
 	struct blk_session *s = to_sess(b);
 	struct vblk_req *r;
 	int i;
 
+	stop_submitters(s);
+	pthread_mutex_destroy(&s->sub_lock);
+	pthread_cond_destroy(&s->sub_cond);
 	/* Closing the session waits for its bios (guest RAM stays mapped). */
 	close(s->sfd);
-	for (i = 0; i < SLOTS; i++)
-		free(s->slot[i]);
+	if (s->nreq)
+		fprintf(stderr, "virtzd: block session %s: %llu requests, %llu of them in parts, %llu through the bounce buffer\n",
+			s->path, s->nreq, s->nparted, s->nbounced);
+	/* A request in parts holds several slots; one partly out also waits. */
+	for (i = 0; i < SLOTS; i++) {
+		int j;
+
+		r = s->slot[i];
+		if (!r)
+			continue;
+		for (j = i; j < SLOTS; j++)
+			if (s->slot[j] == r)
+				s->slot[j] = NULL;
+		if (r != s->cur)
+			free(r);
+	}
 	while ((r = s->wait)) {
 		s->wait = r->next;
 		free(r);
@@ -437,7 +710,12 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 		return NULL;
 	}
 	s->sfd = -1;
+	s->sub_efd = -1;
+	s->epfd = -1;
 	s->wait_tail = &s->wait;
+	s->jobs_tail = &s->jobs;
+	pthread_mutex_init(&s->sub_lock, NULL);
+	pthread_cond_init(&s->sub_cond, NULL);
 	s->bdev_fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
 			  (exclusive ? O_EXCL : 0));
 	if (s->bdev_fd < 0) {
@@ -475,6 +753,7 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 	}
 	s->mem = mem;
 	s->mem_size = mem_size;
+	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->bs = info.block_size;
 	s->max_xfer = info.max_transfer_size;
 	if (!s->max_xfer || s->max_xfer > VIRTQ_MAX_BYTES)
@@ -485,6 +764,12 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 			 path, info.max_transfer_size, info.block_size);
 		goto err_close;
 	}
+	ret = start_submitters(s);
+	if (ret) {
+		snprintf(err, errlen, "%s: block session: %s", path,
+			 strerror(-ret));
+		goto err_close;
+	}
 	s->be = (struct blk_backend){
 		.ops = &sess_ops,
 		.size = info.block_count * info.block_size,
@@ -492,7 +777,7 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 		.ro = ro || (info.flags & VIRTZ_BLOCK_DEV_READONLY),
 		.discard = !ro && (info.flags & VIRTZ_BLOCK_DEV_TRIM_SUPPORT),
 		.write_zeroes = false,
-		.poll_fd = s->sfd,
+		.poll_fd = s->epfd,
 	};
 	if (s->be.ro && !ro) {
 		snprintf(err, errlen, "%s: the device is read-only (use mode=ro)",
@@ -502,11 +787,14 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 	return &s->be;
 
 err_close:
+	stop_submitters(s);
 	if (s->sfd >= 0)
 		close(s->sfd);
 	close(s->bdev_fd);
 	free(s->bounce);
 err_free:
+	pthread_mutex_destroy(&s->sub_lock);
+	pthread_cond_destroy(&s->sub_cond);
 	free(s);
 	return NULL;
 }

@@ -16,6 +16,7 @@
 
 #define VIRTIO_MAX_QUEUES	4
 #define VIRTIO_F_VERSION_1	32
+#define VIRTIO_RING_F_INDIRECT_DESC 28	/* offered by the transport for all */
 #define VIRTIO_RING_F_EVENT_IDX	29	/* offered by the transport for all */
 #define VIRTIO_NO_VECTOR	0xffff
 

@@ -37,21 +37,36 @@
 #define VIRTIO_BLK_F_DISCARD		13
 #define VIRTIO_BLK_F_WRITE_ZEROES	14
 #define CONFIG_SIZE			60
-/* Header and status take a descriptor each (Linux puts them apart). */
-#define SEG_MAX				(VIRTQ_MAX_SEGS - 2)
+/*
+ * Data segments per request.  Header and status take a descriptor each
+ * (Linux puts them apart).  With indirect descriptors a request takes one
+ * ring entry and its table may hold VIRTQ_MAX_SEGS descriptors, so 254
+ * data segments, as QEMU offers: a 1 MiB request from scattered 4 KiB
+ * guest pages then comes in two requests, not five.  Without them each
+ * descriptor is a ring entry, and a request of 64 leaves room in the
+ * ring of 256 for others.
+ */
+#define SEG_MAX_INDIRECT		(VIRTQ_MAX_SEGS - 2)
+#define SEG_MAX_DIRECT			62
 /*
  * Largest data segment.  Without it a Linux guest merges physically
  * contiguous pages into segments of any size, and a request may carry
- * SEG_MAX of them; with it a request's data is at most
- * SEG_MAX * SIZE_MAX (62 * 32 KiB = 1984 KiB), which leaves room in a
- * chain's VIRTQ_MAX_BYTES (4 MiB) for the 16-byte header.  (Without the
- * cap, a 1 MiB O_DIRECT write from a contiguous buffer once came as
- * 1 MiB + 16 bytes against a 1 MiB chain limit and was refused as a
- * malformed chain, breaking the device.)
+ * seg_max of them; with it a request's data is at most seg_max *
+ * size_max (254 * 16 KiB = 4064 KiB, or 62 * 32 KiB = 1984 KiB), which
+ * leaves room in a chain's VIRTQ_MAX_BYTES (4 MiB) for the 16-byte
+ * header.  (Without the cap, a 1 MiB O_DIRECT write from a contiguous
+ * buffer once came as 1 MiB + 16 bytes against a 1 MiB chain limit and
+ * was refused as a malformed chain, breaking the device.)
  */
-#define SIZE_MAX_BYTES			(32U << 10)
-_Static_assert((uint64_t)SEG_MAX * SIZE_MAX_BYTES + 16 <= VIRTQ_MAX_BYTES,
-	       "a request of SEG_MAX full segments must fit a chain");
+#define SIZE_MAX_INDIRECT		(16U << 10)
+#define SIZE_MAX_DIRECT			(32U << 10)
+_Static_assert((uint64_t)SEG_MAX_INDIRECT * SIZE_MAX_INDIRECT + 16 <=
+	       VIRTQ_MAX_BYTES && (uint64_t)SEG_MAX_DIRECT * SIZE_MAX_DIRECT +
+	       16 <= VIRTQ_MAX_BYTES,
+	       "a request of seg_max full segments must fit a chain");
+_Static_assert(SEG_MAX_DIRECT + 2 <= VIRTQ_MAX_SEGS &&
+	       SEG_MAX_DIRECT + 2 < VIRTQ_MAX_SIZE,
+	       "a direct request must fit a chain and the ring");
 
 struct vblk {
 	struct virtio_dev dev;
@@ -80,7 +95,10 @@ static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data,
 {
 	struct vblk *v = vd->priv;
 	uint8_t c[CONFIG_SIZE] = { 0 };
-	uint32_t seg = SEG_MAX, bs = v->geom.block_size, size = SIZE_MAX_BYTES;
+	bool ind = vd->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	uint32_t seg = ind ? SEG_MAX_INDIRECT : SEG_MAX_DIRECT;
+	uint32_t size = ind ? SIZE_MAX_INDIRECT : SIZE_MAX_DIRECT;
+	uint32_t bs = v->geom.block_size;
 	uint32_t dmax = VBLK_MAX_RANGE_SECTORS, nseg = VBLK_MAX_RANGES;
 	uint32_t align = bs / VBLK_SECTOR;
 

@@ -89,7 +89,8 @@ static void fire(struct vpci *v, uint16_t vec)
 static uint64_t offered_features(const struct virtio_dev *vd)
 {
 	return vd->ops->features | 1ULL << VIRTIO_F_VERSION_1 |
-	       1ULL << VIRTIO_RING_F_EVENT_IDX;
+	       1ULL << VIRTIO_RING_F_EVENT_IDX |
+	       1ULL << VIRTIO_RING_F_INDIRECT_DESC;
 }
 
 static void signal_queue(struct virtio_dev *vd, int q)
@@ -185,6 +186,8 @@ static void enable_queue(struct vpci *v, int q)
 	vd->vq[q].enabled = true;
 	vd->vq[q].event_idx = vd->driver_features &
 			      (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	vd->vq[q].indirect = vd->driver_features &
+			     (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	if (!bar || v->ioev_addr[q])
 		return;
 	io = (struct kvm_ioeventfd){

@@ -36,9 +36,9 @@ int virtq_check(const struct guest_mem *m, const struct virtq *q)
 int virtq_pop(const struct guest_mem *m, struct virtq *q,
 	      struct virtq_elem *e)
 {
-	const uint8_t *avail, *descs;
+	const uint8_t *avail, *descs, *table;
 	uint16_t idx, i;
-	unsigned int count;
+	int count, tsize;
 
 	if (virtq_check(m, q))
 		return -EINVAL;
@@ -70,17 +70,35 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 	e->n_out = e->n_in = 0;
 	e->out_bytes = e->in_bytes = 0;
 
+	table = descs;
+	tsize = q->size;
 	i = e->head;
 	for (count = 0;; count++) {
 		struct vring_desc d;
 		struct virtq_seg *s;
 
-		/* A chain longer than the ring must revisit a descriptor. */
-		if (count >= q->size || count >= VIRTQ_MAX_SEGS)
+		/* A chain longer than its table must revisit a descriptor. */
+		if (count >= tsize || count >= VIRTQ_MAX_SEGS)
 			return -EINVAL;
-		memcpy(&d, descs + 16 * i, sizeof(d));
-		if (d.flags & VIRTQ_DESC_F_INDIRECT)
-			return -EINVAL;		/* not negotiated */
+		memcpy(&d, table + 16 * i, sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			/*
+			 * Only as the chain's only descriptor in the ring,
+			 * never with NEXT, never inside a table (2.7.5.3):
+			 * the chain goes on in the table, from entry 0.
+			 */
+			if (!q->indirect || table != descs || count ||
+			    (d.flags & VIRTQ_DESC_F_NEXT) || !d.len ||
+			    d.len % 16 || d.len / 16 > VIRTQ_MAX_SEGS)
+				return -EINVAL;
+			table = gm_ptr(m, d.addr, d.len);
+			if (!table)
+				return -EINVAL;
+			tsize = d.len / 16;
+			i = 0;
+			count = -1;	/* the table's entries count from 0 */
+			continue;
+		}
 		if (d.flags & VIRTQ_DESC_F_WRITE) {
 			if (e->in_bytes + (uint64_t)d.len > VIRTQ_MAX_BYTES)
 				return -EINVAL;
@@ -100,7 +118,7 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 			return -EINVAL;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			break;
-		if (d.next >= q->size)
+		if (d.next >= tsize)
 			return -EINVAL;
 		i = d.next;
 	}

@@ -5,7 +5,11 @@
  * Everything in a ring is written by the guest and is treated as
  * hostile: indices are bounded, every descriptor address range must lie
  * inside guest RAM, chains may not loop or exceed the queue size or
- * VIRTQ_MAX_SEGS, and indirect descriptors (never offered) are refused.
+ * VIRTQ_MAX_SEGS.  An indirect table (VIRTIO_RING_F_INDIRECT_DESC, when
+ * negotiated) is one more hostile array: it must lie in guest RAM, be
+ * whole descriptors, at most VIRTQ_MAX_SEGS of them, and be the chain's
+ * only descriptor in the ring; its chain may not loop, leave the table
+ * or point at another table.
  * A malformed ring makes virtq_pop() fail; the device then marks itself
  * broken (DEVICE_NEEDS_RESET) and stops touching the queue.
  *
@@ -19,7 +23,8 @@
 #include <stdint.h>
 
 #define VIRTQ_MAX_SIZE	256
-#define VIRTQ_MAX_SEGS	64
+/* A Linux virtio-blk request of 254 data segments, header and status. */
+#define VIRTQ_MAX_SEGS	256
 #define VIRTQ_MAX_BYTES	(4U << 20)	/* per chain, each direction */
 
 #define VIRTQ_DESC_F_NEXT	1
@@ -51,6 +56,7 @@ struct virtq {
 	 * next interrupt.
 	 */
 	bool event_idx;
+	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	uint64_t desc, avail, used;	/* guest-physical ring addresses */
 	uint16_t last_avail;
 	uint16_t used_idx;
