@@ -41,8 +41,10 @@ if [ "${1:-}" != --here ]; then
 	make -s -C "$TOP" user "$GUESTIO" || exit 1
 	exec "$TOP/scripts/vm/run.sh" --results "$TOP/build/vm-bench-vblk" \
 		--timeout 5400 -e SECONDS_PER="$SECS" -e ROUNDS="$ROUNDS" \
-		-e VBLK_JOBS="${VBLK_JOBS:-}" -e ENGINES="${ENGINES:-session uring qemu}" \
-		-e KEEP="${KEEP:-}" -e PERF="${PERF:-}" -v -- \
+		-e VBLK_JOBS="${VBLK_JOBS:-}" \
+		-e ENGINES="${ENGINES:-session uring qemu${ALT_VIRTZD:+ salt ualt}}" \
+		-e KEEP="${KEEP:-}" -e PERF="${PERF:-}" \
+		-e ALT_VIRTZD="${ALT_VIRTZD:-}" -v -- \
 		bash -c "scripts/load-modules.sh virtz_fvm && modprobe kvm_amd && bench/vblk_bench.sh --here"
 fi
 
@@ -54,9 +56,11 @@ JOBS=("randread 4096 1" "randread 4096 32" "randwrite 4096 1" "randwrite 4096 32
 # VBLK_JOBS="read 1048576 4;write 1048576 4" runs only those lines;
 # ENGINES="session uring qemu" (the default) picks the engines; KEEP=DIR
 # keeps each boot's console and stderr there; PERF=DIR records each boot
-# system-wide with perf (cpu-clock) into DIR/ENGINE.ROUND.data.
+# system-wide with perf (cpu-clock) into DIR/ENGINE.ROUND.data;
+# ALT_VIRTZD=PATH adds the engines salt and ualt: the session and file
+# backends of another virtzd build, for an A/B comparison in one run.
 [ -n "${VBLK_JOBS:-}" ] && IFS=';' read -ra JOBS <<<"$VBLK_JOBS"
-ENGINES=${ENGINES:-session uring qemu}
+ENGINES=${ENGINES:-session uring qemu${ALT_VIRTZD:+ salt ualt}}
 trap 'rm -rf "$WORK"' EXIT
 
 [ -x "$GUESTIO" ] || { echo "vblk_bench: build $GUESTIO first" >&2; exit 1; }
@@ -140,10 +144,11 @@ trap 'kill $keeper 2>/dev/null; rm -rf "$WORK"' EXIT
 
 CMDLINE="console=ttyS0 quiet reboot=k panic=-1"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for be in session uring; do
+	for be in session uring salt ualt; do
 		[[ " $ENGINES " == *" $be "* ]] || continue
-		b=$be; [ $be = uring ] && b=file
-		run_until_done $be.$r "$VIRTZD" --kernel "$KERNEL" \
+		b=session; [[ $be == uring || $be == ualt ]] && b=file
+		bin=$VIRTZD; [[ $be == ?alt ]] && bin=$ALT_VIRTZD
+		run_until_done $be.$r "$bin" --kernel "$KERNEL" \
 			--initrd "$WORK/initrd.cpio" --memory 256 \
 			--cmdline "$CMDLINE" --console \
 			--disk "id=bench,file=/dev/ram0,backend=$b"
@@ -167,13 +172,25 @@ value() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
-printf "%-22s %10s %10s %10s %8s %8s\n" "job (O_DIRECT, guest)" session uring qemu "s/qemu" "u/qemu"
-for j in "${JOBS[@]}"; do
-	set -- $j
-	f=iops; [ "$2" -ge 1048576 ] && f=mibps
-	s=$(value session "$1" "$2" "$3" $f)
-	u=$(value uring "$1" "$2" "$3" $f)
-	q=$(value qemu "$1" "$2" "$3" $f)
-	printf "%-22s %10s %10s %10s %8s %8s\n" "$1 $(($2 / 1024))k qd$3 $f" \
-		"${s:--}" "${u:--}" "${q:--}" "$(ratio "$s" "$q")" "$(ratio "$u" "$q")"
-done
+# table A B: each job's best figures for engines A and B and QEMU, and
+# the ratios A/qemu and B/qemu.
+table() {
+	local a=$1 b=$2 j f x y q
+	printf "%-22s %10s %10s %10s %8s %8s\n" "job (O_DIRECT, guest)" "$a" "$b" qemu \
+		"${a:0:2}/qemu" "${b:0:2}/qemu"
+	for j in "${JOBS[@]}"; do
+		set -- $j
+		f=iops; [ "$2" -ge 1048576 ] && f=mibps
+		x=$(value "$a" "$1" "$2" "$3" $f)
+		y=$(value "$b" "$1" "$2" "$3" $f)
+		q=$(value qemu "$1" "$2" "$3" $f)
+		printf "%-22s %10s %10s %10s %8s %8s\n" "$1 $(($2 / 1024))k qd$3 $f" \
+			"${x:--}" "${y:--}" "${q:--}" "$(ratio "$x" "$q")" "$(ratio "$y" "$q")"
+	done
+}
+
+table session uring
+if [ -n "${ALT_VIRTZD:-}" ]; then
+	echo "A/B: $ALT_VIRTZD"
+	table salt ualt
+fi

@@ -21,15 +21,6 @@
  * FIFO takes, more as earlier parts are answered, and is answered when
  * its last part is.  Only the request at the head of the queue is ever
  * partly out, so requests still start in order.
- * A write() to the session fd starts the requests' bios in the writer's
- * context, and a synchronous device (brd) does its copying right there.
- * So the parts of large requests (SUB_MIN bytes and more) are written by
- * SUBMITTERS helper threads, which copy side by side on other CPUs while
- * the I/O thread goes on with the ring; small requests are written by the
- * I/O thread itself.  Answers still come to the I/O thread through the
- * session fd.  A helper whose write fails hands the parts the kernel did
- * not take back to the I/O thread (an eventfd wakes it; poll_fd is an
- * epoll fd over both), which fails them as it fails its own.
  * FLUSH is FLUSH, DISCARD is TRIM, and when the guest did not accept
  * VIRTIO_BLK_F_FLUSH (a write-through disk) writes carry FORCE_ACCESS.
  * WRITE_ZEROES is not offered: TRIM does not promise zeros.
@@ -40,12 +31,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -65,16 +53,6 @@ struct sess_ext {
 	uint32_t blocks;
 	uint64_t vmo_block;
 	uint64_t dev_block;
-};
-
-#define SUBMITTERS	2
-#define SUB_MIN		(256U << 10)
-
-/* A part for a submitter: FIFO requests written with one write(). */
-struct sub_job {
-	struct sub_job *next;
-	int n;
-	struct virtz_block_fifo_request req[];
 };
 
 /* FIFO requests one virtio request may need: a segment or a range each. */
@@ -105,22 +83,6 @@ struct blk_session {
 	uint16_t bounce_vmoid;
 	struct vblk_req *bounce_owner;	/* whose data is in @bounce */
 	bool group_busy[GROUPS];
-
-	/*
-	 * The submitters.  sub_lock protects jobs, sub_stop and failed[];
-	 * sub_cond wakes a submitter for a job or to stop; sub_efd wakes
-	 * the I/O thread for failed[].
-	 */
-	pthread_t sub_thread[SUBMITTERS];
-	int nsub;
-	pthread_mutex_t sub_lock;
-	pthread_cond_t sub_cond;
-	struct sub_job *jobs, **jobs_tail;
-	bool sub_stop;
-	uint32_t failed[SLOTS];		/* reqids a submitter could not write */
-	int nfailed;
-	int sub_efd;
-	int epfd;			/* poll_fd: sfd and sub_efd */
 
 	/* Said on stderr when the disk closes. */
 	char path[64];
@@ -348,7 +310,6 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 	while (s->cur_pos < s->cur_n) {
 		int left = s->cur_n - s->cur_pos, room = SLOTS - s->fifo_used;
 		int part = left < room ? left : room, slot, group = -1, i;
-		struct sub_job *job;
 
 		if (s->dead) {
 			/* The parts already out still answer. */
@@ -363,13 +324,9 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 			if (group < 0)
 				part = 1;
 		}
-		job = NULL;
-		if (s->nsub && r->len >= SUB_MIN)
-			job = malloc(sizeof(*job) + part * sizeof(job->req[0]));
 		for (i = 0; i < part; i++) {
 			const struct sess_ext *x = &s->cur_x[s->cur_pos + i];
-			struct virtz_block_fifo_request *q =
-				job ? &job->req[i] : &s->out[s->nout++];
+			struct virtz_block_fifo_request *q = &s->out[s->nout++];
 			uint32_t flags = s->cur_flags;
 
 			if (group >= 0)
@@ -379,15 +336,6 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 				x->vmo_block, x->dev_block);
 			if (group >= 0)
 				q->group = group;
-		}
-		if (job) {
-			job->n = part;
-			job->next = NULL;
-			pthread_mutex_lock(&s->sub_lock);
-			*s->jobs_tail = job;
-			s->jobs_tail = &job->next;
-			pthread_cond_signal(&s->sub_cond);
-			pthread_mutex_unlock(&s->sub_lock);
 		}
 		s->slot[slot] = r;
 		s->slot_fifo[slot] = part;
@@ -434,84 +382,6 @@ static void finish_slot(struct blk_session *s, uint32_t slot, int err)
 		complete(s, r);
 }
 
-/* Gives up on reqids the kernel did not take: fails them, and the disk. */
-static void submit_failed(struct blk_session *s, ssize_t err,
-			  const uint32_t *reqid, int n)
-{
-	int i;
-
-	if (!s->dead)
-		fprintf(stderr, "virtzd: block session submit: %s; failing the disk's I/O from now on\n",
-			strerror(err < 0 ? (int)-err : EIO));
-	/*
-	 * From now on everything fails, since a late answer could
-	 * otherwise meet a reused slot.
-	 */
-	s->dead = true;
-	for (i = 0; i < n; i++)
-		finish_slot(s, reqid[i], -EIO);
-}
-
-static void *submitter(void *arg)
-{
-	struct blk_session *s = arg;
-
-	for (;;) {
-		struct sub_job *job;
-		ssize_t n = 0;
-		int at = 0;
-
-		pthread_mutex_lock(&s->sub_lock);
-		while (!s->jobs && !s->sub_stop)
-			pthread_cond_wait(&s->sub_cond, &s->sub_lock);
-		job = s->jobs;
-		if (job) {
-			s->jobs = job->next;
-			if (!s->jobs)
-				s->jobs_tail = &s->jobs;
-		}
-		pthread_mutex_unlock(&s->sub_lock);
-		if (!job)
-			return NULL;
-		while (at < job->n) {
-			n = vzb_submit(s->sfd, job->req + at, job->n - at);
-			if (n <= 0)
-				break;
-			at += n;
-		}
-		if (at < job->n) {
-			uint64_t one = 1;
-
-			pthread_mutex_lock(&s->sub_lock);
-			/* A part is one reqid: the I/O thread fails it once. */
-			if (s->nfailed < SLOTS)
-				s->failed[s->nfailed++] = job->req[at].reqid;
-			pthread_mutex_unlock(&s->sub_lock);
-			if (write(s->sub_efd, &one, sizeof(one)) < 0)
-				perror("virtzd: block session submitter");
-		}
-		free(job);
-	}
-}
-
-/* The I/O thread's share of a submitter's failure. */
-static void take_failed(struct blk_session *s)
-{
-	uint32_t reqid[SLOTS];
-	uint64_t cnt;
-	int n;
-
-	if (read(s->sub_efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&s->sub_lock);
-	n = s->nfailed;
-	memcpy(reqid, s->failed, n * sizeof(reqid[0]));
-	s->nfailed = 0;
-	pthread_mutex_unlock(&s->sub_lock);
-	if (n)
-		submit_failed(s, -EIO, reqid, n);
-}
-
 static void flush_out(struct blk_session *s)
 {
 	int at = 0, i;
@@ -523,13 +393,16 @@ static void flush_out(struct blk_session *s)
 			/*
 			 * The session is broken (the device went away, or
 			 * the kernel refused the FIFO): fail what it did not
-			 * take.
+			 * take, and from now on everything, since a late
+			 * answer could otherwise meet a reused slot.  A
+			 * request's entries share a reqid: its part fails
+			 * once, the rest find the slot free.
 			 */
-			uint32_t reqid[SLOTS];
-
+			fprintf(stderr, "virtzd: block session submit: %s; failing the disk's I/O from now on\n",
+				strerror(n < 0 ? (int)-n : EIO));
+			s->dead = true;
 			for (i = at; i < s->nout; i++)
-				reqid[i - at] = s->out[i].reqid;
-			submit_failed(s, n, reqid, s->nout - at);
+				finish_slot(s, s->out[i].reqid, -EIO);
 			break;
 		}
 		at += n;
@@ -578,21 +451,11 @@ static void sess_reap(struct blk_backend *b)
 {
 	struct blk_session *s = to_sess(b);
 	struct virtz_block_fifo_response resp[SLOTS];
-	struct epoll_event ev[2];
-	ssize_t n, j;
-	int i, k;
+	ssize_t n, i;
 
-	/* poll_fd is the epoll fd: which of the two woke us? */
-	k = epoll_wait(s->epfd, ev, 2, 0);
-	for (i = 0; i < k; i++) {
-		if (ev[i].data.fd == s->sub_efd) {
-			take_failed(s);
-			continue;
-		}
-		n = vzb_reap(s->sfd, resp, SLOTS);
-		for (j = 0; j < n; j++)
-			finish_slot(s, resp[j].reqid, resp[j].status);
-	}
+	n = vzb_reap(s->sfd, resp, SLOTS);
+	for (i = 0; i < n; i++)
+		finish_slot(s, resp[i].reqid, resp[i].status);
 	admit(s);
 	flush_out(s);
 }
@@ -603,62 +466,12 @@ static int sess_pread(struct blk_backend *b, void *buf, size_t len,
 	return vblk_pread_full(to_sess(b)->bdev_fd, buf, len, off);
 }
 
-/* The submitters write the jobs they still hold, then stop. */
-static void stop_submitters(struct blk_session *s)
-{
-	int i;
-
-	pthread_mutex_lock(&s->sub_lock);
-	s->sub_stop = true;
-	pthread_cond_broadcast(&s->sub_cond);
-	pthread_mutex_unlock(&s->sub_lock);
-	for (i = 0; i < s->nsub; i++)
-		pthread_join(s->sub_thread[i], NULL);
-	s->nsub = 0;
-	if (s->epfd >= 0)
-		close(s->epfd);
-	if (s->sub_efd >= 0)
-		close(s->sub_efd);
-	s->epfd = s->sub_efd = -1;
-}
-
-/*
- * The epoll fd the I/O thread waits on (the session fd and the
- * submitters' eventfd), and the submitters.  Without threads (none could
- * be started) the I/O thread writes everything itself.
- */
-static int start_submitters(struct blk_session *s)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-	int i;
-
-	s->sub_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->sub_efd < 0 || s->epfd < 0)
-		return -errno;
-	ev.data.fd = s->sfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) < 0)
-		return -errno;
-	ev.data.fd = s->sub_efd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sub_efd, &ev) < 0)
-		return -errno;
-	for (i = 0; i < SUBMITTERS; i++) {
-		if (pthread_create(&s->sub_thread[i], NULL, submitter, s))
-			break;
-		s->nsub++;
-	}
-	return 0;
-}
-
 static void sess_destroy(struct blk_backend *b)
 {
 	struct blk_session *s = to_sess(b);
 	struct vblk_req *r;
 	int i;
 
-	stop_submitters(s);
-	pthread_mutex_destroy(&s->sub_lock);
-	pthread_cond_destroy(&s->sub_cond);
 	/* Closing the session waits for its bios (guest RAM stays mapped). */
 	close(s->sfd);
 	if (s->nreq)
@@ -710,12 +523,7 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 		return NULL;
 	}
 	s->sfd = -1;
-	s->sub_efd = -1;
-	s->epfd = -1;
 	s->wait_tail = &s->wait;
-	s->jobs_tail = &s->jobs;
-	pthread_mutex_init(&s->sub_lock, NULL);
-	pthread_cond_init(&s->sub_cond, NULL);
 	s->bdev_fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
 			  (exclusive ? O_EXCL : 0));
 	if (s->bdev_fd < 0) {
@@ -764,12 +572,6 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 			 path, info.max_transfer_size, info.block_size);
 		goto err_close;
 	}
-	ret = start_submitters(s);
-	if (ret) {
-		snprintf(err, errlen, "%s: block session: %s", path,
-			 strerror(-ret));
-		goto err_close;
-	}
 	s->be = (struct blk_backend){
 		.ops = &sess_ops,
 		.size = info.block_count * info.block_size,
@@ -777,7 +579,7 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 		.ro = ro || (info.flags & VIRTZ_BLOCK_DEV_READONLY),
 		.discard = !ro && (info.flags & VIRTZ_BLOCK_DEV_TRIM_SUPPORT),
 		.write_zeroes = false,
-		.poll_fd = s->epfd,
+		.poll_fd = s->sfd,
 	};
 	if (s->be.ro && !ro) {
 		snprintf(err, errlen, "%s: the device is read-only (use mode=ro)",
@@ -787,14 +589,11 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 	return &s->be;
 
 err_close:
-	stop_submitters(s);
 	if (s->sfd >= 0)
 		close(s->sfd);
 	close(s->bdev_fd);
 	free(s->bounce);
 err_free:
-	pthread_mutex_destroy(&s->sub_lock);
-	pthread_cond_destroy(&s->sub_cond);
 	free(s);
 	return NULL;
 }
