@@ -4,8 +4,8 @@
  * the key tells payloads apart, an entry comes back byte for byte, only
  * the caller's own directory and entries that nobody else may write are
  * used, an entry of the wrong size or a symlink is a miss, no temporary
- * file is left behind, and the directory keeps the KCACHE_KEEP most
- * recently used entries.
+ * file is left behind and a dead writer's is removed, and the directory
+ * keeps the KCACHE_KEEP most recently used entries.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -238,6 +238,7 @@ TEST_F(kc, keeps_the_most_recently_used)
 		EXPECT_GE(KCACHE_KEEP, count_files(self->dir, "vmlinux-"));
 	}
 	EXPECT_EQ(KCACHE_KEEP, count_files(self->dir, "vmlinux-"));
+	EXPECT_EQ(0, count_files(self->dir, ".tmp-"));
 	/* Kept: 0 (used again), 3, 4, 5; removed: 1 and 2. */
 	for (i = 0; i < KCACHE_KEEP + 2; i++) {
 		bool kept = i == 0 || i >= 3;
@@ -245,6 +246,26 @@ TEST_F(kc, keeps_the_most_recently_used)
 		snprintf(path, sizeof(path), "%s/%s", self->dir, names[i]);
 		EXPECT_EQ(kept, access(path, F_OK) == 0) TH_LOG("entry %d", i);
 	}
+}
+
+TEST_F(kc, stale_temporary_files_go)
+{
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	struct kcache kc;
+	char old[256], fresh[256];
+
+	ASSERT_EQ(0, kcache_open(&kc, self->dir, self->payload, PLEN, ULEN,
+				 self->err, sizeof(self->err)));
+	/* A dead writer's file, and one a live writer is still filling. */
+	snprintf(old, sizeof(old), "%s/.tmp-vmlinux-dead-1", self->dir);
+	snprintf(fresh, sizeof(fresh), "%s/.tmp-vmlinux-busy-2", self->dir);
+	close(open(old, O_CREAT | O_WRONLY, 0600));
+	close(open(fresh, O_CREAT | O_WRONLY, 0600));
+	ASSERT_EQ(0, utimensat(AT_FDCWD, old, ts, 0));
+	ASSERT_EQ(0, kcache_put(&kc, self->image, self->err, sizeof(self->err)));
+	EXPECT_NE(0, access(old, F_OK));
+	EXPECT_EQ(0, access(fresh, F_OK));
+	kcache_close(&kc);
 }
 
 TEST(default_directory)

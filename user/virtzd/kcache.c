@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kcache.h"
@@ -203,9 +204,14 @@ static int kc_older(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-/* Removes all but the KCACHE_KEEP most recently used entries. */
+/*
+ * Removes all but the KCACHE_KEEP most recently used entries, and
+ * temporary files older than KCACHE_TMP_AGE seconds (left by a virtzd
+ * that died while storing).
+ */
 static void kc_trim(struct kcache *kc)
 {
+	time_t now = time(NULL);
 	struct kc_entry e[64];
 	struct dirent *d;
 	int n = 0, i, fd;
@@ -224,6 +230,12 @@ static void kc_trim(struct kcache *kc)
 		size_t len = strlen(d->d_name);
 		struct stat st;
 
+		if (!strncmp(d->d_name, ".tmp-vmlinux-", 13) &&
+		    !fstatat(kc->dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    st.st_mtime + KCACHE_TMP_AGE < now) {
+			unlinkat(kc->dirfd, d->d_name, 0);
+			continue;
+		}
 		if (strncmp(d->d_name, "vmlinux-", 8) ||
 		    len >= sizeof(e[0].name) || !strcmp(d->d_name, kc->name) ||
 		    fstatat(kc->dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)

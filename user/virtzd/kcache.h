@@ -10,6 +10,8 @@
 
 /* How many kernels a cache directory keeps; older ones are removed. */
 #define KCACHE_KEEP	4
+/* Seconds after which a temporary file is a dead writer's, and removed. */
+#define KCACHE_TMP_AGE	3600
 
 struct kcache {
 	int dirfd;		/* -1: no cache */
