@@ -223,6 +223,9 @@ TEST_F(vq, hostile_indirect_tables_refused)
 		{ "a table inside a table",
 		  { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 },
 		  { { 0x10000, 32, VIRTQ_DESC_F_INDIRECT, 0 } } },
+		/* Found by the fuzzer: it looped for ever. */
+		{ "a table that is the ring's own descriptor table",
+		  { DESC, 32, VIRTQ_DESC_F_INDIRECT, 0 }, { { 0 } } },
 		{ "a table of no descriptor",
 		  { 0x10000, 0, VIRTQ_DESC_F_INDIRECT, 0 }, { { 0 } } },
 		{ "a table of part of a descriptor",

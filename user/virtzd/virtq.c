@@ -39,6 +39,7 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 	const uint8_t *avail, *descs, *table;
 	uint16_t idx, i;
 	int count, tsize;
+	bool indirect = false;	/* in a table: flags, not addresses, say so */
 
 	if (virtq_check(m, q))
 		return -EINVAL;
@@ -87,7 +88,7 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 			 * never with NEXT, never inside a table (2.7.5.3):
 			 * the chain goes on in the table, from entry 0.
 			 */
-			if (!q->indirect || table != descs || count ||
+			if (!q->indirect || indirect || count ||
 			    (d.flags & VIRTQ_DESC_F_NEXT) || !d.len ||
 			    d.len % 16 || d.len / 16 > VIRTQ_MAX_SEGS)
 				return -EINVAL;
@@ -95,6 +96,7 @@ int virtq_pop(const struct guest_mem *m, struct virtq *q,
 			if (!table)
 				return -EINVAL;
 			tsize = d.len / 16;
+			indirect = true;
 			i = 0;
 			count = -1;	/* the table's entries count from 0 */
 			continue;
