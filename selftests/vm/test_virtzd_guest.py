@@ -20,7 +20,8 @@
 #     the guest still answers afterwards;
 #   - --decompress host: a cold boot stores the vmlinux in the kernel
 #     cache, a warm one boots from it, both at the link address; a
-#     corrupt entry is replaced; a directory others may write is not used.
+#     corrupt entry is replaced; a directory others may write is not used;
+#     a payload that says it decompresses to 0 bytes is refused.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
 import array
 import bisect
@@ -786,14 +787,35 @@ def main():
     return 0 if all(r[0] for r in results) else 1
 
 
-def payload_size(kernel):
-    """What the bzImage's zstd payload decompresses to: the 32-bit size
-    Linux appends after the frame."""
-    with open(kernel, "rb") as f:
-        img = f.read()
+def payload_size_at(img):
+    """Where in bzImage @img its zstd payload's decompressed size is: the
+    32-bit size Linux appends after the frame."""
     setup = ((img[0x1f1] or 4) + 1) * 512
     off, length = struct.unpack_from("<II", img, 0x248)
-    return struct.unpack_from("<I", img, setup + off + length - 4)[0]
+    return setup + off + length - 4
+
+
+def payload_size(kernel):
+    """What the bzImage's zstd payload decompresses to."""
+    with open(kernel, "rb") as f:
+        img = f.read()
+    return struct.unpack_from("<I", img, payload_size_at(img))[0]
+
+
+def launch_logged(env, label, extra):
+    """launch() with a fresh log; returns (cid, err, the log, seconds)."""
+    log = "/tmp/virtzd-%s.log" % label
+    if os.path.exists(log):
+        os.unlink(log)
+    t0 = time.time()
+    cid, err = launch(env, label=label, extra=extra)
+    took = time.time() - t0
+    try:
+        with open(log, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    return cid, err, text, took
 
 
 def stop_guest(env, cid):
@@ -806,21 +828,16 @@ def stop_guest(env, cid):
 def kernel_cache_tests(env):
     """Boots with --decompress host twice: the first boot decompresses
     and stores the vmlinux, the second boots it from the cache; both run
-    the kernel where it was linked.  A corrupt entry is replaced."""
+    the kernel where it was linked.  A corrupt entry is replaced, a
+    directory others may write is not used, and a payload claiming an
+    impossible size is refused."""
     kc = "/tmp/virtz-kcache-test"
     subprocess.run(["rm", "-rf", kc])
     extra = ("--decompress", "host", "--kernel-cache", kc)
     size = payload_size(KERNEL)
     entry = None
     for label, verb in (("hdc-cold", "stored"), ("hdc-warm", "booting")):
-        log = "/tmp/virtzd-%s.log" % label
-        if os.path.exists(log):
-            os.unlink(log)
-        t0 = time.time()
-        cid, err = launch(env, label=label, extra=extra)
-        setup = time.time() - t0
-        with open(log, errors="replace") as f:
-            text = f.read()
+        cid, err, text, setup = launch_logged(env, label, extra)
         m = re.search(r"virtzd: kernel cache: (\w+) (\S+)", text)
         files = glob.glob(kc + "/vmlinux-*")
         tap(cid is not None and m is not None and m.group(1) == verb and
@@ -846,12 +863,7 @@ def kernel_cache_tests(env):
     # A corrupt entry of the right size: decompressed again and replaced.
     with open(entry, "r+b") as f:
         f.write(b"\0" * 4096)
-    log = "/tmp/virtzd-hdc-bad.log"
-    if os.path.exists(log):
-        os.unlink(log)
-    cid, err = launch(env, label="hdc-bad", extra=extra)
-    with open(log, errors="replace") as f:
-        text = f.read()
+    cid, err, text, _ = launch_logged(env, "hdc-bad", extra)
     with open(entry, "rb") as f:
         head = f.read(4)
     tap(cid is not None and "unusable, replaced" in text and
@@ -862,18 +874,28 @@ def kernel_cache_tests(env):
         stop_guest(env, cid)
     # A cache directory others may write is not used; the guest still starts.
     os.chmod(kc, 0o777)
-    log = "/tmp/virtzd-hdc-open.log"
-    if os.path.exists(log):
-        os.unlink(log)
-    cid, err = launch(env, label="hdc-open", extra=extra)
-    with open(log, errors="replace") as f:
-        text = f.read()
+    cid, err, text, _ = launch_logged(env, "hdc-open", extra)
     tap(cid is not None and "writable by others; not used" in text and
         "kernel cache: booting" not in text,
         "a cache directory others may write is refused, the guest starts "
         "anyway", "%s %r" % (err, text[-400:]))
     if cid is not None:
         stop_guest(env, cid)
+    # A payload whose appended size is 0: refused at launch, by name.
+    with open(KERNEL, "rb") as f:
+        img = bytearray(f.read())
+    struct.pack_into("<I", img, payload_size_at(img), 0)
+    bad = "/tmp/virtzd-zero-size-kernel"
+    with open(bad, "wb") as f:
+        f.write(img)
+    cid, err = launch(env, label="hdc-zero", kernel=bad,
+                      extra=("--decompress", "host", "--kernel-cache", "none"))
+    tap(cid is None and "decompresses to 0 bytes" in err,
+        "--decompress host refuses a payload that says it decompresses to "
+        "0 bytes", "cid %s, %r" % (cid, err))
+    if cid is not None:
+        stop_guest(env, cid)
+    os.unlink(bad)
     subprocess.run(["rm", "-rf", kc])
 
 

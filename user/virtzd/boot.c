@@ -25,7 +25,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 #include <zstd.h>
 
 #include "kcache.h"
+#include "vzerr.h"
 #include "vm.h"
 
 /* Offsets into struct boot_params / setup_header (boot.rst). */
@@ -71,19 +71,6 @@
 
 /* The decompressor moves itself above this; initrd goes beyond it. */
 #define KERNEL_RELOC_MIN	0x1000000ULL
-
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -124,22 +111,22 @@ static int slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot open %s: %s", path,
-			    strerror(errno));
+		return vz_fail(err, errlen, -errno, "cannot open %s: %s", path,
+			       strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, -EINVAL, "%s: not a regular file", path);
+		return vz_fail(err, errlen, -EINVAL, "%s: not a regular file", path);
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		return fail(err, errlen, -EFBIG,
-			    "%s: %lld bytes do not fit in guest memory", path,
-			    (long long)st.st_size);
+		return vz_fail(err, errlen, -EFBIG,
+			       "%s: %lld bytes do not fit in guest memory", path,
+			       (long long)st.st_size);
 	}
 	b = malloc(st.st_size ? st.st_size : 1);
 	if (!b) {
 		close(fd);
-		return fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+		return vz_fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, b + got, st.st_size - got);
@@ -147,7 +134,7 @@ static int slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len,
 		if (n <= 0) {
 			free(b);
 			close(fd);
-			return fail(err, errlen, -EIO, "%s: short read", path);
+			return vz_fail(err, errlen, -EIO, "%s: short read", path);
 		}
 		got += n;
 	}
@@ -212,51 +199,51 @@ int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen)
 
 	fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot open %s: %s",
-			    cfg->kernel, strerror(errno));
+		return vz_fail(err, errlen, -errno, "cannot open %s: %s",
+			       cfg->kernel, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, -EINVAL, "%s: not a regular file",
-			    cfg->kernel);
+		return vz_fail(err, errlen, -EINVAL, "%s: not a regular file",
+			       cfg->kernel);
 	}
 	n = pread(fd, hdr, sizeof(hdr), 0);
 	close(fd);
 	if (n != (ssize_t)sizeof(hdr) ||
 	    rd32(hdr + BP_HEADER) != 0x53726448 ||
 	    rd16(hdr + BP_BOOT_FLAG) != 0xaa55)
-		return fail(err, errlen, -ENOEXEC,
-			    "%s: not a bzImage (no boot protocol header)",
-			    cfg->kernel);
+		return vz_fail(err, errlen, -ENOEXEC,
+			       "%s: not a bzImage (no boot protocol header)",
+			       cfg->kernel);
 	if (rd16(hdr + BP_VERSION) < 0x020c ||
 	    !(rd16(hdr + BP_XLOADFLAGS) & XLF_KERNEL_64))
-		return fail(err, errlen, -ENOEXEC,
-			    "%s: boot protocol %u.%02u without a 64-bit entry point (need 2.12+)",
-			    cfg->kernel, rd16(hdr + BP_VERSION) >> 8,
-			    rd16(hdr + BP_VERSION) & 0xff);
+		return vz_fail(err, errlen, -ENOEXEC,
+			       "%s: boot protocol %u.%02u without a 64-bit entry point (need 2.12+)",
+			       cfg->kernel, rd16(hdr + BP_VERSION) >> 8,
+			       rd16(hdr + BP_VERSION) & 0xff);
 	setup_sects = hdr[BP_SETUP_SECTS] ? hdr[BP_SETUP_SECTS] : 4;
 	if ((uint64_t)(setup_sects + 1) * 512 >= (uint64_t)st.st_size)
-		return fail(err, errlen, -ENOEXEC, "%s: truncated bzImage",
-			    cfg->kernel);
+		return vz_fail(err, errlen, -ENOEXEC, "%s: truncated bzImage",
+			       cfg->kernel);
 	kern_len = st.st_size - (uint64_t)(setup_sects + 1) * 512;
 	init_size = rd32(hdr + BP_INIT_SIZE);
 	kern_end = KERNEL_RELOC_MIN + (init_size > kern_len ? init_size : kern_len);
 	if (kern_end + (1 << 20) > mem)
-		return fail(err, errlen, -E2BIG,
-			    "%s needs %llu MiB to decompress; the guest has %llu MiB",
-			    cfg->kernel, (unsigned long long)(kern_end >> 20) + 1,
-			    (unsigned long long)cfg->mem_mib);
+		return vz_fail(err, errlen, -E2BIG,
+			       "%s needs %llu MiB to decompress; the guest has %llu MiB",
+			       cfg->kernel, (unsigned long long)(kern_end >> 20) + 1,
+			       (unsigned long long)cfg->mem_mib);
 	if (cfg->initrd) {
 		if (stat(cfg->initrd, &st) < 0)
-			return fail(err, errlen, -errno, "cannot open %s: %s",
-				    cfg->initrd, strerror(errno));
+			return vz_fail(err, errlen, -errno, "cannot open %s: %s",
+				       cfg->initrd, strerror(errno));
 		if (!S_ISREG(st.st_mode))
-			return fail(err, errlen, -EINVAL, "%s: not a regular file",
-				    cfg->initrd);
+			return vz_fail(err, errlen, -EINVAL, "%s: not a regular file",
+				       cfg->initrd);
 		if ((uint64_t)st.st_size + kern_end > mem)
-			return fail(err, errlen, -E2BIG,
-				    "initrd %s (%lld KiB) does not fit beside the kernel in %llu MiB",
-				    cfg->initrd, (long long)st.st_size >> 10,
-				    (unsigned long long)cfg->mem_mib);
+			return vz_fail(err, errlen, -E2BIG,
+				       "initrd %s (%lld KiB) does not fit beside the kernel in %llu MiB",
+				       cfg->initrd, (long long)st.st_size >> 10,
+				       (unsigned long long)cfg->mem_mib);
 	}
 	return 0;
 }
@@ -291,17 +278,17 @@ static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
 		if (p.p_type != PT_LOAD)
 			continue;
 		if (p.p_offset > n || p.p_filesz > n - p.p_offset)
-			return fail(err, errlen, -ENOEXEC,
-				    "%s: vmlinux ends at %zu bytes, its segment %d at %llu",
-				    vm->cfg.kernel, n, i,
-				    (unsigned long long)(p.p_offset + p.p_filesz));
+			return vz_fail(err, errlen, -ENOEXEC,
+				       "%s: vmlinux ends at %zu bytes, its segment %d at %llu",
+				       vm->cfg.kernel, n, i,
+				       (unsigned long long)(p.p_offset + p.p_filesz));
 		if (p.p_filesz > p.p_memsz || p.p_paddr < KERNEL_RELOC_MIN ||
 		    !gpa_ptr(vm, p.p_paddr, p.p_memsz))
-			return fail(err, errlen, -ENOEXEC,
-				    "%s: ELF segment %d (%#llx+%#llx) outside guest memory",
-				    vm->cfg.kernel, i,
-				    (unsigned long long)p.p_paddr,
-				    (unsigned long long)p.p_memsz);
+			return vz_fail(err, errlen, -ENOEXEC,
+				       "%s: ELF segment %d (%#llx+%#llx) outside guest memory",
+				       vm->cfg.kernel, i,
+				       (unsigned long long)p.p_paddr,
+				       (unsigned long long)p.p_memsz);
 		ph[k++] = p;
 		if (p.p_paddr < lo)
 			lo = p.p_paddr;
@@ -309,9 +296,9 @@ static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
 			hi = p.p_paddr + p.p_memsz;
 	}
 	if (!k || eh->e_entry < lo || eh->e_entry >= hi)
-		return fail(err, errlen, -ENOEXEC,
-			    "%s: vmlinux entry %#llx not in its segments",
-			    vm->cfg.kernel, (unsigned long long)eh->e_entry);
+		return vz_fail(err, errlen, -ENOEXEC,
+			       "%s: vmlinux entry %#llx not in its segments",
+			       vm->cfg.kernel, (unsigned long long)eh->e_entry);
 	*nph = k;
 	*entry = eh->e_entry;
 	*end = hi;
@@ -361,21 +348,26 @@ static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
 		return 1;
 	flen = ZSTD_findFrameCompressedSize(payload, plen);
 	if (ZSTD_isError(flen))
-		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
-			    vm->cfg.kernel, ZSTD_getErrorName(flen));
+		return vz_fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
+			       vm->cfg.kernel, ZSTD_getErrorName(flen));
 	fcs = ZSTD_getFrameContentSize(payload, plen);
 	if (fcs == ZSTD_CONTENTSIZE_ERROR)
-		return fail(err, errlen, -ENOEXEC, "%s: corrupt zstd frame header",
-			    vm->cfg.kernel);
+		return vz_fail(err, errlen, -ENOEXEC, "%s: corrupt zstd frame header",
+			       vm->cfg.kernel);
 	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
 		if (plen - flen != 4)
 			return 1;
 		fcs = rd32(payload + flen);
 	}
+	/* A size no vmlinux has is a corrupt header or trailer. */
+	if (fcs < sizeof(Elf64_Ehdr))
+		return vz_fail(err, errlen, -ENOEXEC,
+			       "%s: zstd payload says it decompresses to %llu bytes",
+			       vm->cfg.kernel, fcs);
 	if (fcs > vm->mem_size)
-		return fail(err, errlen, -E2BIG,
-			    "%s: decompressed kernel (%llu MiB) larger than guest memory",
-			    vm->cfg.kernel, fcs >> 20);
+		return vz_fail(err, errlen, -E2BIG,
+			       "%s: decompressed kernel (%llu MiB) larger than guest memory",
+			       vm->cfg.kernel, fcs >> 20);
 	*frame_len = flen;
 	*ulen = fcs;
 	return 0;
@@ -397,23 +389,23 @@ static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
 	buf = mmap(NULL, ulen, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
-		return fail(err, errlen, -ENOMEM,
-			    "out of memory decompressing %s", vm->cfg.kernel);
+		return vz_fail(err, errlen, -ENOMEM,
+			       "out of memory decompressing %s", vm->cfg.kernel);
 	madvise(buf, ulen, MADV_HUGEPAGE);
 	dc = ZSTD_createDCtx();
 	if (!dc) {
 		munmap(buf, ulen);
-		return fail(err, errlen, -ENOMEM,
-			    "out of memory decompressing %s", vm->cfg.kernel);
+		return vz_fail(err, errlen, -ENOMEM,
+			       "out of memory decompressing %s", vm->cfg.kernel);
 	}
 	r = ZSTD_decompressDCtx(dc, buf, ulen, frame, flen);
 	ZSTD_freeDCtx(dc);
 	if (ZSTD_isError(r) || r != ulen) {
 		munmap(buf, ulen);
-		return fail(err, errlen, -ENOEXEC,
-			    "%s: zstd payload does not decompress to its %llu bytes: %s",
-			    vm->cfg.kernel, (unsigned long long)ulen,
-			    ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size differs");
+		return vz_fail(err, errlen, -ENOEXEC,
+			       "%s: zstd payload does not decompress to its %llu bytes: %s",
+			       vm->cfg.kernel, (unsigned long long)ulen,
+			       ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size differs");
 	}
 	*out = buf;
 	return 0;
@@ -433,6 +425,7 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 			     char *err, size_t errlen)
 {
 	struct kcache kc = { .dirfd = -1 };
+	const char *did = "not stored";	/* what the cache did, said below */
 	const uint8_t *cached;
 	uint8_t *out = NULL;
 	size_t flen = 0;
@@ -451,7 +444,7 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 		ret = vmlinux_load(vm, cached, ulen, entry, end, err, errlen);
 		kcache_unmap(cached, ulen);
 		if (!ret) {
-			vm->kcache_hit = true;
+			did = "booting";
 			goto out;
 		}
 		/* A bad entry is decompressed again and replaced. */
@@ -466,14 +459,13 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 		if (kcache_put(&kc, out, why, sizeof(why)) < 0)
 			fprintf(stderr, "virtzd: kernel cache: %s\n", why);
 		else
-			vm->kcache_stored = true;
+			did = "stored";
 	}
 	munmap(out, ulen);
 out:
 	if (!ret && kc.dirfd >= 0)
-		fprintf(stderr, "virtzd: kernel cache: %s %s/%s\n",
-			vm->kcache_hit ? "booting" : vm->kcache_stored ?
-			"stored" : "not stored", vm->cfg.kernel_cache, kc.name);
+		fprintf(stderr, "virtzd: kernel cache: %s %s/%s\n", did,
+			vm->cfg.kernel_cache, kc.name);
 	kcache_close(&kc);
 	return ret;
 }
@@ -496,32 +488,32 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	ret = -ENOEXEC;
 	if (img_len < 1024 || rd32(img + BP_HEADER) != 0x53726448 /* "HdrS" */ ||
 	    rd16(img + BP_BOOT_FLAG) != 0xaa55) {
-		fail(err, errlen, ret, "%s: not a bzImage (no boot protocol header)",
-		     cfg->kernel);
+		vz_fail(err, errlen, ret, "%s: not a bzImage (no boot protocol header)",
+			cfg->kernel);
 		goto out;
 	}
 	version = rd16(img + BP_VERSION);
 	if (version < 0x020c || !(rd16(img + BP_XLOADFLAGS) & XLF_KERNEL_64)) {
-		fail(err, errlen, ret,
-		     "%s: boot protocol %u.%02u without a 64-bit entry point (need 2.12+)",
-		     cfg->kernel, version >> 8, version & 0xff);
+		vz_fail(err, errlen, ret,
+			"%s: boot protocol %u.%02u without a 64-bit entry point (need 2.12+)",
+			cfg->kernel, version >> 8, version & 0xff);
 		goto out;
 	}
 	setup_sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
 	setup_len = (size_t)(setup_sects + 1) * 512;
 	hdr_end = 0x202 + img[0x201];
 	if (setup_len >= img_len || hdr_end > setup_len || hdr_end > 4096) {
-		fail(err, errlen, ret, "%s: truncated bzImage", cfg->kernel);
+		vz_fail(err, errlen, ret, "%s: truncated bzImage", cfg->kernel);
 		goto out;
 	}
 	kern_len = img_len - setup_len;
 	init_size = rd32(img + BP_INIT_SIZE);
 	kern_end = KERNEL_RELOC_MIN + (init_size > kern_len ? init_size : kern_len);
 	if (kern_end + (1 << 20) > vm->mem_size) {
-		fail(err, errlen, -E2BIG,
-		     "%s needs %llu MiB to decompress; the guest has %llu MiB",
-		     cfg->kernel, (unsigned long long)(kern_end >> 20) + 1,
-		     (unsigned long long)cfg->mem_mib);
+		vz_fail(err, errlen, -E2BIG,
+			"%s needs %llu MiB to decompress; the guest has %llu MiB",
+			cfg->kernel, (unsigned long long)(kern_end >> 20) + 1,
+			(unsigned long long)cfg->mem_mib);
 		ret = -E2BIG;
 		goto out;
 	}
@@ -553,7 +545,7 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	/* The zero page: the image's setup header, then our fields. */
 	zp = gpa_ptr(vm, GPA_ZERO_PAGE, 4096);
 	if (!zp) {
-		fail(err, errlen, ret, "guest memory too small for the zero page");
+		vz_fail(err, errlen, ret, "guest memory too small for the zero page");
 		goto out;
 	}
 	memset(zp, 0, 4096);
@@ -571,9 +563,9 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 		cl_len += strlen(VM_MACHINE_ARGS " ");
 	if (cl_len > cl_max) {
 		ret = -E2BIG;
-		fail(err, errlen, ret, "command line of %zu bytes%s; the kernel takes %u",
-		     cl_len, cfg->machine_args ?
-		     " (with \"" VM_MACHINE_ARGS " \" before it)" : "", cl_max);
+		vz_fail(err, errlen, ret, "command line of %zu bytes%s; the kernel takes %u",
+			cl_len, cfg->machine_args ?
+			" (with \"" VM_MACHINE_ARGS " \" before it)" : "", cl_max);
 		goto out;
 	}
 	memset(gpa_ptr(vm, GPA_CMDLINE, CMDLINE_MAX), 0, CMDLINE_MAX);
@@ -591,10 +583,10 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 		rd_addr = ((initrd_max + 1) - rd_len) & ~0xfffULL;
 		if (rd_len > initrd_max || rd_addr < kern_end) {
 			ret = -E2BIG;
-			fail(err, errlen, ret,
-			     "initrd %s (%zu KiB) does not fit beside the kernel in %llu MiB",
-			     cfg->initrd, rd_len >> 10,
-			     (unsigned long long)cfg->mem_mib);
+			vz_fail(err, errlen, ret,
+				"initrd %s (%zu KiB) does not fit beside the kernel in %llu MiB",
+				cfg->initrd, rd_len >> 10,
+				(unsigned long long)cfg->mem_mib);
 			goto out;
 		}
 		memcpy(gpa_ptr(vm, rd_addr, rd_len), rd, rd_len);

@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +27,7 @@
 #include <unistd.h>
 
 #include "kcache.h"
-
-static int kc_fail(char *err, size_t len, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int kc_fail(char *err, size_t len, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return ret;
-}
+#include "vzerr.h"
 
 static uint64_t rotl64(uint64_t x, int r)
 {
@@ -131,21 +118,21 @@ int kcache_open(struct kcache *kc, const char *dir, const uint8_t *payload,
 		if (slash && slash != parent) {
 			*slash = '\0';
 			if (mkdir(parent, 0700) < 0 && errno != EEXIST)
-				return kc_fail(err, errlen, -errno,
+				return vz_fail(err, errlen, -errno,
 					       "cannot create %s: %s", parent,
 					       strerror(errno));
 		}
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return kc_fail(err, errlen, -errno, "cannot create %s: %s",
+			return vz_fail(err, errlen, -errno, "cannot create %s: %s",
 				       dir, strerror(errno));
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (fd < 0)
-		return kc_fail(err, errlen, -errno, "cannot open %s: %s", dir,
+		return vz_fail(err, errlen, -errno, "cannot open %s: %s", dir,
 			       strerror(errno));
 	if (fstat(fd, &st) < 0 || !kc_trusted(&st)) {
 		close(fd);
-		return kc_fail(err, errlen, -EPERM,
+		return vz_fail(err, errlen, -EPERM,
 			       "%s is not owned by uid %u or is writable by others; not used",
 			       dir, (unsigned int)geteuid());
 	}
@@ -264,13 +251,13 @@ int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 	fd = openat(kc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0600);
 	if (fd < 0)
-		return kc_fail(err, errlen, -errno, "cannot create %s: %s", tmp,
+		return vz_fail(err, errlen, -errno, "cannot create %s: %s", tmp,
 			       strerror(errno));
 	while (done < kc->len) {
 		ssize_t n = write(fd, buf + done, kc->len - done);
 
 		if (n <= 0) {
-			ret = kc_fail(err, errlen, n < 0 ? -errno : -ENOSPC,
+			ret = vz_fail(err, errlen, n < 0 ? -errno : -ENOSPC,
 				      "writing %s: %s", tmp,
 				      n < 0 ? strerror(errno) : "no space");
 			goto fail;
@@ -279,12 +266,12 @@ int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 	}
 	/* Durable before it is visible: a crash must not leave a hole. */
 	if (fdatasync(fd) < 0) {
-		ret = kc_fail(err, errlen, -errno, "writing %s: %s", tmp,
+		ret = vz_fail(err, errlen, -errno, "writing %s: %s", tmp,
 			      strerror(errno));
 		goto fail;
 	}
 	if (renameat(kc->dirfd, tmp, kc->dirfd, kc->name) < 0) {
-		ret = kc_fail(err, errlen, -errno, "cannot rename %s: %s", tmp,
+		ret = vz_fail(err, errlen, -errno, "cannot rename %s: %s", tmp,
 			      strerror(errno));
 		goto fail;
 	}

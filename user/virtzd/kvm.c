@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +16,10 @@
 #include <unistd.h>
 
 #include "vm.h"
+#include "vzerr.h"
 
 #define VM_TSS_ADDR	0xfffbd000ULL
 #define VM_IDMAP_ADDR	0xfffbc000ULL
-
-static int set_err(char *err, size_t len, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t len, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 static int create_vcpu(struct vm *vm, int id)
 {
@@ -124,11 +111,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 		vm->cpus[i].fd = -1;
 
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
-		return set_err(err, errlen, -EINVAL,
+		return vz_fail(err, errlen, -EINVAL,
 			       "--cpus %d: must be 1 to %d", cfg->cpus,
 			       VM_MAX_CPUS);
 	if (cfg->mem_mib < VM_MIN_MEM_MIB || cfg->mem_mib > VM_MAX_MEM_MIB)
-		return set_err(err, errlen, -EINVAL,
+		return vz_fail(err, errlen, -EINVAL,
 			       "--memory %llu MiB: must be %d to %d MiB",
 			       (unsigned long long)cfg->mem_mib,
 			       VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
@@ -139,32 +126,32 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
-		return set_err(err, errlen, -errno, "eventfd: %s",
+		return vz_fail(err, errlen, -errno, "eventfd: %s",
 			       strerror(errno));
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
-		return set_err(err, errlen, -errno, "cannot open /dev/kvm: %s",
+		return vz_fail(err, errlen, -errno, "cannot open /dev/kvm: %s",
 			       strerror(errno));
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		return set_err(err, errlen, -EINVAL, "unsupported KVM API version");
+		return vz_fail(err, errlen, -EINVAL, "unsupported KVM API version");
 	ret = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (ret <= 0)
-		return set_err(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
+		return vz_fail(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
 	vm->run_size = ret;
 
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
-		return set_err(err, errlen, -errno, "KVM_CREATE_VM: %s",
+		return vz_fail(err, errlen, -errno, "KVM_CREATE_VM: %s",
 			       strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
-		return set_err(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s",
+		return vz_fail(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s",
 			       strerror(errno));
 	{
 		uint64_t idmap = VM_IDMAP_ADDR;
 
 		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-			return set_err(err, errlen, -errno,
+			return vz_fail(err, errlen, -errno,
 				       "KVM_SET_IDENTITY_MAP_ADDR: %s",
 				       strerror(errno));
 	}
@@ -175,15 +162,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	 */
 	vm->mem_fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (vm->mem_fd < 0)
-		return set_err(err, errlen, -errno, "memfd_create: %s",
+		return vz_fail(err, errlen, -errno, "memfd_create: %s",
 			       strerror(errno));
 	if (ftruncate(vm->mem_fd, vm->mem_size) < 0)
-		return set_err(err, errlen, -errno,
+		return vz_fail(err, errlen, -errno,
 			       "cannot size guest RAM to %llu MiB: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
 	vm->mem = map_guest_ram(vm->mem_fd, vm->mem_size);
 	if (!vm->mem)
-		return set_err(err, errlen, -errno,
+		return vz_fail(err, errlen, -errno,
 			       "cannot map %llu MiB of guest RAM: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
 	thp_hint();
@@ -195,14 +182,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 		.userspace_addr = (uintptr_t)vm->mem,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		return set_err(err, errlen, -errno,
+		return vz_fail(err, errlen, -errno,
 			       "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return set_err(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s",
+		return vz_fail(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s",
 			       strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return set_err(err, errlen, -errno, "KVM_CREATE_PIT2: %s",
+		return vz_fail(err, errlen, -errno, "KVM_CREATE_PIT2: %s",
 			       strerror(errno));
 
 	/*
@@ -217,19 +204,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
-			return set_err(err, errlen, -errno,
+			return vz_fail(err, errlen, -errno,
 				       "cannot disable the vPMU: %s",
 				       strerror(errno));
 	}
 	ret = cpuid_init(vm);
 	if (ret)
-		return set_err(err, errlen, ret, "KVM_GET_SUPPORTED_CPUID: %s",
+		return vz_fail(err, errlen, ret, "KVM_GET_SUPPORTED_CPUID: %s",
 			       strerror(-ret));
 
 	for (i = 0; i < vm->ncpus; i++) {
 		ret = create_vcpu(vm, i);
 		if (ret)
-			return set_err(err, errlen, ret, "vCPU %d: %s", i,
+			return vz_fail(err, errlen, ret, "vCPU %d: %s", i,
 				       strerror(-ret));
 	}
 

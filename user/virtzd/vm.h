@@ -107,8 +107,6 @@ struct vm {
 	pthread_mutex_t coalesced_lock;
 	uint64_t entry;			/* the BSP's first %rip (boot.c) */
 	bool host_decompressed;		/* vmlinux loaded by boot.c itself */
-	bool kcache_hit;		/* ... from the kernel cache */
-	bool kcache_stored;		/* ... and put there */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
