@@ -91,7 +91,7 @@ struct blk_session {
 	/* The request going out in parts (the head of @wait), if any. */
 	struct vblk_req *cur;
 	struct sess_ext cur_x[EXT_MAX];
-	int cur_n, cur_pos, cur_parts;
+	int cur_n, cur_pos;
 	uint8_t cur_op;
 	uint32_t cur_flags;
 	int fifo_used;
@@ -290,7 +290,6 @@ static int begin(struct blk_session *s, struct vblk_req *r)
 	s->cur = r;
 	s->cur_n = n;
 	s->cur_pos = 0;
-	s->cur_parts = 0;
 	r->pending_ops = 0;
 	return 1;
 }
@@ -337,6 +336,9 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 			if (group >= 0)
 				q->group = group;
 		}
+		/* A first part that is not the whole: the request is parted. */
+		if (!s->cur_pos && part < s->cur_n)
+			s->nparted++;
 		s->slot[slot] = r;
 		s->slot_fifo[slot] = part;
 		s->slot_group[slot] = group;
@@ -344,12 +346,9 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 			s->group_busy[group] = true;
 		s->fifo_used += part;
 		s->cur_pos += part;
-		s->cur_parts++;
 		r->pending_ops++;
 	}
 	s->cur = NULL;
-	if (s->cur_parts > 1)
-		s->nparted++;
 	if (!r->pending_ops)
 		complete(s, r);
 	return true;
