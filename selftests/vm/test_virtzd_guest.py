@@ -528,7 +528,8 @@ def wait_gone(pid, timeout=30):
             with open("/proc/%d/stat" % pid) as f:
                 if f.read().split()[2] == "Z":
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
+            # Gone between the open and the read: ESRCH.
             return True
         time.sleep(0.2)
     return False
@@ -915,5 +916,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except Exception:
-        dump_logs()
+        # Leave nothing behind (abandon_guests() also prints the logs):
+        # a virtzd left running keeps virtz_vsock loaded, and the
+        # module-unload step after the tests would fail for it too.
+        abandon_guests()
         raise
