@@ -16,10 +16,15 @@ overhead <= 0.2): from the best boots, from the medians, and the median
 of the per-round ratios (each round boots every VMM once, back to back,
 so a burst of load elsewhere hits a round's boots alike).  Each round
 boots:
-  virtzd    as it boots by default: the bzImage through its own
-            decompressor, virtzd's machine arguments ("pci=noearly")
-            before the command line;
-  vzd-bare  the same with --no-machine-args;
+  virtzd    as it boots by default, with a kernel cache primed before
+            the first round: the cached vmlinux loaded by virtzd at a
+            random place (KASLR), guest RAM in 2 MiB pages (a memfd
+            where shmem_enabled allows, else virtzd's private huge
+            tmpfs), virtzd's machine arguments ("pci=noearly") before
+            the command line;
+  vzd-bz4k  as virtzd booted by default before 22 November 2026: the
+            bzImage through its own decompressor, RAM in 4 KiB pages;
+  vzd-bare  virtzd with --no-machine-args;
   qemu      QEMU (-enable-kvm -cpu host, memfd RAM) with the same
             command line;
   qemu-ne   QEMU given "pci=noearly" too, to show what is virtzd's
@@ -29,17 +34,18 @@ boots:
             backs it with 2 MiB pages); boot time only, since its guest
             pages cannot be told from its own;
   vzd-hdc   with --hdc only: virtzd --decompress host --kernel-cache none
-            (libzstd on every boot);
-  vzd-kc    with --hdc only: virtzd --decompress host with a kernel cache
-            primed before the first round (the vmlinux copied, not
-            decompressed).
+            (libzstd on every boot), --huge-pages off;
+  vzd-kc    with --hdc only: virtzd --decompress host with the primed
+            kernel cache (the vmlinux copied, not decompressed),
+            --huge-pages off.
   vzd-thp, qemu-thp
             with --thp only: virtzd and QEMU booted while
             /sys/kernel/mm/transparent_hugepage/shmem_enabled is "advise",
             so that both VMMs' memfd guest RAM (each madvises it
             MADV_HUGEPAGE) may be backed by 2 MiB pages; the setting is
-            put back after each of these boots; vhdc-thp with --hdc
-            too: vzd-hdc with shmem THP; vkc-thp: vzd-kc with shmem THP.
+            put back after each of these boots (vzd-thp boots the
+            bzImage); vhdc-thp with --hdc too: vzd-hdc with shmem THP;
+            vkc-thp: vzd-kc with shmem THP.
 For virtzd, "setup" is the time until it reports the vCPUs started
 (--ready-fd): what it spends itself before the guest runs.
 Run where /dev/kvm works, e.g. in the test VM:
@@ -196,23 +202,25 @@ def main():
     qemu_anon = [x for x in qemu if not x.startswith(("memory-backend",
                                                       "pc,memory-backend"))
                  and x not in ("-object", "-machine")]
+    # The kernel cache, primed before the first round.
+    kcache = tempfile.mkdtemp(prefix="vzboot-kcache-")
+    vdef = vzd + ["--kernel-cache", kcache]
     vmms = {
-        "virtzd": vzd,
-        "vzd-bare": vzd + ["--no-machine-args"],
+        "virtzd": vdef,
+        "vzd-bz4k": vzd + ["--decompress", "guest", "--huge-pages", "off"],
+        "vzd-bare": vdef + ["--no-machine-args"],
         "qemu": qemu + [CMDLINE],
         "qemu-ne": qemu + ["pci=noearly " + CMDLINE],
         "qemu-anon": qemu_anon + [CMDLINE],
     }
-    # Host decompression cold (no cache: libzstd every boot) and warm
-    # (the kernel cache primed before the first round).
-    kcache = tempfile.mkdtemp(prefix="vzboot-kcache-")
+    # Host decompression cold (no cache: libzstd every boot) and warm.
     cold = vzd + ["--decompress", "host", "--kernel-cache", "none"]
     warm = vzd + ["--decompress", "host", "--kernel-cache", kcache]
     if a.hdc:
-        vmms["vzd-hdc"] = cold
-        vmms["vzd-kc"] = warm
+        vmms["vzd-hdc"] = cold + ["--huge-pages", "off"]
+        vmms["vzd-kc"] = warm + ["--huge-pages", "off"]
     if a.thp:
-        vmms["vzd-thp"] = vzd
+        vmms["vzd-thp"] = vzd + ["--decompress", "guest"]
         vmms["qemu-thp"] = qemu + [CMDLINE]
         vmms["qanon-thp"] = qemu_anon + [CMDLINE]   # the same, for pairing
         if a.hdc:
@@ -221,7 +229,7 @@ def main():
     if a.only:
         vmms = {k: v for k, v in vmms.items() if k in a.only.split(",")}
     print("shmem THP: %s" % shmem_thp(), flush=True)
-    if any(argv is warm for argv in vmms.values()):
+    if any(kcache in argv for argv in vmms.values()):
         print("kernel cache primed in %.2f s" % prime(warm), flush=True)
     res = {k: [] for k in vmms}
     failed = {k: 0 for k in vmms}

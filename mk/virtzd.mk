@@ -8,7 +8,7 @@ VIRTZD_SRCS += user/virtzd/kvm.c user/virtzd/boot.c user/virtzd/mptable.c \
 	user/virtzd/serial.c user/virtzd/control.c user/virtzd/registry.c \
 	user/virtzd/pci.c user/virtzd/virtio_pci.c user/virtzd/virtq.c \
 	user/virtzd/balloon.c user/virtzd/cpuid.c user/virtzd/rtc.c \
-	user/virtzd/kcache.c \
+	user/virtzd/kcache.c user/virtzd/vmlinux.c \
 	user/lib/genl.c user/lib/vzctlsock.c
 VIRTZD_LDLIBS += -lpthread
 
@@ -22,6 +22,10 @@ virtq_test_SRCS := selftests/host/virtq_test.c user/virtzd/virtq.c
 # The decompressed-kernel cache of --decompress host.
 HOST_TESTS += kcache_test
 kcache_test_SRCS := selftests/host/kcache_test.c user/virtzd/kcache.c
+
+# The vmlinux reader and KASLR relocation of virtzd's host-side boot.
+HOST_TESTS += vmlinux_test
+vmlinux_test_SRCS := selftests/host/vmlinux_test.c user/virtzd/vmlinux.c
 
 FUZZERS += virtq
 virtq_SRCS := fuzz/virtq_fuzz.c user/virtzd/virtq.c

@@ -115,6 +115,11 @@ step "modules load for the remaining tests" load_modules
 # them means faster boots and fewer chances of the L0 fault above.
 step "shmem transparent huge pages on request (shmem_enabled=advise)" \
 	sh -c 'echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled'
+# virtzd's kernel cache (--decompress auto, the default) where the test
+# VM can write it: its /var/cache is the host's, read-only.  The first
+# nested guest fills it in the background; later boots take the
+# host-loaded, randomised (KASLR) kernel from it.
+export VIRTZ_CACHE_DIR=/run/virtz-kcache
 keeper=
 if modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null; then
 	python3 "$top/selftests/guest/kvm_keeper.py" &

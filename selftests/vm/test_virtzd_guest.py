@@ -18,8 +18,14 @@
 #   - the control socket: every message type truncated, garbled,
 #     oversized, with bad magic/flags/length: each an error reply, and
 #     the guest still answers afterwards;
+#   - guest RAM: with shmem_enabled "never" it is on virtzd's private huge
+#     tmpfs, mapped in 2 MiB pages, and ballooning still frees host
+#     memory; --huge-pages off gives a 4 KiB memfd;
 #   - --decompress host: a cold boot stores the vmlinux in the kernel
-#     cache, a warm one boots from it, both at the link address; a
+#     cache, a warm one boots from it, both at random places (KASLR), and
+#     at the link address with nokaslr; --decompress auto (the default)
+#     fills the cache in the background on a miss and boots from it next
+#     time, and a guest stopped mid-fill leaves no temporary file; a
 #     corrupt entry is replaced; a directory others may write is not used;
 #     a payload that says it decompresses to 0 bytes is refused.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).
@@ -333,13 +339,30 @@ def memtotal_kib(ser):
         return None
 
 
-def memfd_kib(pid):
-    """KiB of guest RAM the VMM holds: the RAM memfd's allocated blocks."""
+def ram_file(pid):
+    """The link of the VMM's guest RAM file: a memfd, or the file on its
+    private huge tmpfs (kvm.c), or None."""
     for fd in os.listdir("/proc/%d/fd" % pid):
         link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        if link.startswith("/memfd:virtz-guest-ram"):
-            return os.stat("/proc/%d/fd/%s" % (pid, fd)).st_blocks // 2
-    return None
+        if link.startswith(("/memfd:virtz-guest-ram",
+                            "/virtz-guest-ram (deleted)")):
+            return "/proc/%d/fd/%s" % (pid, fd), link
+    return None, None
+
+
+def memfd_kib(pid):
+    """KiB of guest RAM the VMM holds: the RAM file's allocated blocks."""
+    path, _ = ram_file(pid)
+    return os.stat(path).st_blocks // 2 if path else None
+
+
+def pmd_kib(pid):
+    """KiB of shared memory the VMM maps in 2 MiB pages."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("ShmemPmdMapped:"):
+                return int(line.split()[1])
+    return 0
 
 
 def balloon_call(cid, typ, payload=b""):
@@ -678,11 +701,7 @@ def main():
     except (OSError, IndexError):
         thp = None
     if thp in ("advise", "within_size", "always"):
-        pmd = 0
-        with open("/proc/%d/smaps_rollup" % cids_of(env_list(), env1)[a]["pid"]) as f:
-            for line in f:
-                if line.startswith("ShmemPmdMapped:"):
-                    pmd = int(line.split()[1])
+        pmd = pmd_kib(cids_of(env_list(), env1)[a]["pid"])
         tap(pmd >= 2048, "with shmem_enabled=%s, the booted guest's RAM is "
             "mapped in 2 MiB pages (ShmemPmdMapped %d KiB)" % (thp, pmd))
 
@@ -776,7 +795,8 @@ def main():
     wait_gone(pid_a)
     time.sleep(0.5)
 
-    # --- --decompress host: the vmlinux, and the kernel cache ---
+    # --- guest RAM in huge pages; the kernel cache and KASLR ---
+    huge_page_tests(env1)
     kernel_cache_tests(env1)
     rc, _, err = virtzctl("env", "delete", str(env1))
     tap(rc == 0 and not os.path.exists(os.path.join(RUN_DIR, "guest-%d.sock" % a)),
@@ -826,19 +846,124 @@ def stop_guest(env, cid):
         wait_gone(pid)
 
 
+def huge_page_tests(env):
+    """Guest RAM in 2 MiB pages on a host whose shmem_enabled is "never"
+    (Debian's default): virtzd's private huge tmpfs, whose ballooned
+    pages still go back to the host.  --huge-pages off: a memfd in 4 KiB
+    pages."""
+    path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+    with open(path) as f:
+        old = f.read().split("[")[1].split("]")[0]
+    with open(path, "w") as f:
+        f.write("never")
+    try:
+        for label, extra in (("thp-never", ()), ("thp-off", ("--huge-pages", "off"))):
+            cid, err = launch(env, label=label, extra=extra)
+            ser = Serial(cid) if cid is not None else None
+            ready = ser and ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT)
+            pid = cids_of(env_list(), env).get(cid, {}).get("pid") if cid else None
+            link = ram_file(pid)[1] if pid else None
+            pmd = pmd_kib(pid) if pid else -1
+            if not extra:
+                tap(ready and (link or "").startswith("/virtz-guest-ram") and
+                    pmd >= 2048,
+                    "shmem_enabled never: guest RAM on virtzd's private huge "
+                    "tmpfs (%s), mapped in 2 MiB pages (ShmemPmdMapped %d "
+                    "KiB)" % (link, pmd), "%s %r" % (err, ser and ser.buf[-300:]))
+                if ready:
+                    ser.run("dd if=/dev/zero of=/fill bs=1M count=48 2>/dev/null; rm -f /fill", 120)
+                    host0 = memfd_kib(pid)
+                    rc, _, err = virtzctl("balloon", str(cid), "set", "4096")
+                    actual = wait_actual(cid, 4096)
+                    time.sleep(1)
+                    host1 = memfd_kib(pid)
+                    tap(rc == 0 and actual == 4096 and host0 and host1 and
+                        host0 - host1 >= 4096 * 4 // 2,
+                        "ballooning 16 MiB out of huge-page RAM frees host "
+                        "memory (%s -> %s KiB)" % (host0, host1), err)
+            else:
+                tap(ready and (link or "").startswith("/memfd:virtz-guest-ram")
+                    and pmd == 0,
+                    "--huge-pages off: guest RAM is a memfd in 4 KiB pages "
+                    "(%s, ShmemPmdMapped %d KiB)" % (link, pmd), err)
+            if cid is not None:
+                stop_guest(env, cid)
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+
+
+KMAP = 0xffffffff80000000
+LINKED = (0xffffffff81000000, 0x1000000)   # _text, physical start
+
+
+def kernel_place(ser):
+    """(_text, physical start of "Kernel code") in a booted guest."""
+    out = ser.run("grep -w _text /proc/kallsyms; grep 'Kernel code' /proc/iomem")
+    m = re.search(r"^([0-9a-f]{16}) T _text$.*?([0-9a-f]+)-[0-9a-f]+ : "
+                  r"Kernel code", out or "", re.S | re.M)
+    return (int(m.group(1), 16), int(m.group(2), 16)) if m else None
+
+
+def randomised(place):
+    """Whether @place is one KASLR could have chosen: 2 MiB-aligned, the
+    virtual one in the 1 GiB kernel map, the physical one at 16 MiB or up."""
+    return (place is not None and place[0] % (2 << 20) == 0 and
+            LINKED[0] <= place[0] < KMAP + (1 << 30) and
+            place[1] % (2 << 20) == 0 and place[1] >= LINKED[1])
+
+
+def where(place):
+    return "_text %x, physical %x" % place if place else "not found"
+
+
+def boot_and_place(env, label, extra):
+    """Launches, waits for the init marker, reads the kernel's place and
+    stops the guest.  Returns (cid, err, virtzd's log, launch s, place)."""
+    cid, err, text, setup = launch_logged(env, label, extra)
+    place = None
+    if cid is not None:
+        ser = Serial(cid)
+        if ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT):
+            place = kernel_place(ser)
+        stop_guest(env, cid)
+        try:
+            with open("/tmp/virtzd-%s.log" % label, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            pass
+    return cid, err, text, setup, place
+
+
+def wait_log(label, needle, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with open("/tmp/virtzd-%s.log" % label, errors="replace") as f:
+                if needle in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
 def kernel_cache_tests(env):
-    """Boots with --decompress host twice: the first boot decompresses
-    and stores the vmlinux, the second boots it from the cache; both run
-    the kernel where it was linked.  A corrupt entry is replaced, a
-    directory others may write is not used, and a payload claiming an
-    impossible size is refused."""
+    """--decompress host boots twice: the first boot decompresses and
+    stores the vmlinux, the second boots it from the cache.  virtzd
+    places the kernel at random (KASLR) unless told nokaslr.  With
+    --decompress auto (the default) a miss boots the bzImage while the
+    cache fills in the background, and the next boot uses it.  A corrupt
+    entry is replaced, a directory others may write is not used, and a
+    payload claiming an impossible size is refused."""
     kc = "/tmp/virtz-kcache-test"
     subprocess.run(["rm", "-rf", kc])
     extra = ("--decompress", "host", "--kernel-cache", kc)
     size = payload_size(KERNEL)
     entry = None
+    places = []
     for label, verb in (("hdc-cold", "stored"), ("hdc-warm", "booting")):
-        cid, err, text, setup = launch_logged(env, label, extra)
+        cid, err, text, setup, place = boot_and_place(env, label, extra)
         m = re.search(r"virtzd: kernel cache: (\w+) (\S+)", text)
         files = glob.glob(kc + "/vmlinux-*")
         tap(cid is not None and m is not None and m.group(1) == verb and
@@ -850,15 +975,58 @@ def kernel_cache_tests(env):
         if cid is None:
             return
         entry = m.group(2) if m else None
-        ser = Serial(cid)
-        ready = ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT)
-        text_sym = ser.run("grep -w _text /proc/kallsyms") if ready else None
-        tap(ready is not None and text_sym is not None and
-            text_sym.startswith("ffffffff81000000 "),
-            "%s boots to the init marker, the kernel at its link address "
-            "(_text %s)" % (label, (text_sym or "?").split(" ")[0]),
-            repr(ser.buf[-300:]))
+        tap(randomised(place),
+            "%s boots to the init marker, the kernel at a random place "
+            "(%s)" % (label, where(place)), text[-300:])
+        places.append(place)
+
+    cid, err, text, _, place = boot_and_place(env, "hdc-nokaslr",
+                                              extra + ("--args", "nokaslr"))
+    tap(place == LINKED, "with nokaslr the kernel runs where it was linked "
+        "(%s)" % where(place), "%s %r" % (err, text[-300:]))
+
+    # --decompress auto: a miss boots the bzImage and fills the cache.
+    kc2 = "/tmp/virtz-kcache-auto"
+    subprocess.run(["rm", "-rf", kc2])
+    cid, err, text, _ = launch_logged(env, "auto-cold", ("--kernel-cache", kc2))
+    ser = Serial(cid) if cid is not None else None
+    ready = ser and ser.expect("VIRTZ-GUEST-READY", BOOT_TIMEOUT)
+    stored = cid is not None and wait_log("auto-cold", "kernel cache: stored " +
+                                          kc2, 300)
+    files = glob.glob(kc2 + "/vmlinux-*")
+    tap(ready and "filling " + kc2 in text and stored and len(files) == 1 and
+        os.path.getsize(files[0]) == size,
+        "--decompress auto, cold: the guest boots its bzImage while virtzd "
+        "fills the cache in the background", "%s %r %s" % (err, text[-400:],
+                                                            files))
+    if cid is not None:
         stop_guest(env, cid)
+    cid, err, text, _, place = boot_and_place(env, "auto-warm",
+                                              ("--kernel-cache", kc2))
+    tap(cid is not None and "kernel cache: booting " + kc2 in text and
+        randomised(place),
+        "--decompress auto, warm: the kernel boots from the cache at a "
+        "random place (%s)" % where(place), "%s %r" % (err, text[-400:]))
+    places.append(place)
+    tap(None not in places and len(set(places)) > 1,
+        "the kernel's place differs between boots: %s" %
+        "; ".join(where(p) for p in places))
+
+    # A guest stopped while the cache fills leaves no temporary file.
+    subprocess.run(["rm", "-rf", kc2])
+    cid, err, text, _ = launch_logged(env, "auto-stop", ("--kernel-cache", kc2))
+    if cid is not None:
+        stop_guest(env, cid)
+    left = os.listdir(kc2) if os.path.isdir(kc2) else []
+    with open("/tmp/virtzd-auto-stop.log", errors="replace") as f:
+        text = f.read()
+    tap(cid is not None and "filling" in text and
+        not [f for f in left if f.startswith(".tmp-")],
+        "a guest stopped while the cache fills leaves no temporary file "
+        "(%s)" % ("the fill had finished" if "stored" in text else
+                  "stopped mid-fill"), "%s %r %s" % (err, text[-300:], left))
+    subprocess.run(["rm", "-rf", kc2])
+
     if not entry:
         return
     # A corrupt entry of the right size: decompressed again and replaced.
@@ -867,7 +1035,7 @@ def kernel_cache_tests(env):
     cid, err, text, _ = launch_logged(env, "hdc-bad", extra)
     with open(entry, "rb") as f:
         head = f.read(4)
-    tap(cid is not None and "unusable, replaced" in text and
+    tap(cid is not None and "unusable (not a vmlinux), replaced" in text and
         "kernel cache: stored " + entry in text and head == b"\x7fELF",
         "a corrupt cache entry is decompressed again and replaced",
         "%s %r" % (err, text[-400:]))

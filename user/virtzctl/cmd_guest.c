@@ -33,7 +33,8 @@ static void usage(FILE *out)
 		"                 [--memory MIB] [--cpus N] [--log FILE]\n"
 		"                 [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]\n"
 		"                         [,backend=auto|file|session][,cache=none|writeback]]...\n"
-		"                 [--decompress host|guest] [--kernel-cache DIR|none]\n"
+		"                 [--decompress auto|host|guest] [--kernel-cache DIR|none]\n"
+		"                 [--huge-pages auto|off]\n"
 		"       virtzctl [-j] guest list\n"
 		"       virtzctl [-j] guest info CID\n"
 		"       virtzctl guest stop CID\n"
@@ -46,7 +47,8 @@ static void usage(FILE *out)
 		"        then as $VIRTZD, then in PATH.  --log FILE collects virtzd's\n"
 		"        messages after start-up (default: discarded).  Each --disk\n"
 		"        is a LaunchInfo block device, passed to virtzd as is, and\n"
-		"        so are --decompress and --kernel-cache (see virtzd.rst).\n"
+		"        so are --decompress, --kernel-cache and --huge-pages (see\n"
+		"        virtzd.rst).\n"
 		"list    registered guests (CID, environment, pid, label)\n"
 		"info    what the guest's virtzd reports over its control socket\n"
 		"stop    ask the guest's virtzd to stop the guest and exit\n"
@@ -117,16 +119,17 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		{ "disk", required_argument, NULL, 'D' },
 		{ "decompress", required_argument, NULL, 'z' },
 		{ "kernel-cache", required_argument, NULL, 'K' },
+		{ "huge-pages", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *decompress = NULL, *kcache = NULL;
+	const char *decompress = NULL, *kcache = NULL, *huge = NULL;
 	const char *env = NULL, *kernel = NULL, *initrd = NULL, *url = NULL;
 	const char *label = NULL, *mem = "256", *cpus = "1", *args = NULL;
 	const char *log = "/dev/null";
 	const char *cmdline = "console=ttyS0 reboot=k panic=-1";
 	char virtzd[PATH_MAX], fdarg[16], full[4096], reply[640];
 	char *disks[8];
-	char *vargv[28 + 2 * 8];
+	char *vargv[30 + 2 * 8];
 	int pfd[2], c, n = 0, status, ndisks = 0, i;
 	ssize_t got = 0, r;
 	pid_t pid;
@@ -146,6 +149,7 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 		case 'L': log = optarg; break;
 		case 'z': decompress = optarg; break;
 		case 'K': kcache = optarg; break;
+		case 'H': huge = optarg; break;
 		case 'D':
 			if (ndisks == 8)
 				return ctl_usage_err("guest", "at most 8 --disk");
@@ -195,6 +199,10 @@ static int guest_launch(struct ctl *ctl, int argc, char **argv)
 	if (kcache) {
 		vargv[n++] = "--kernel-cache";
 		vargv[n++] = (char *)kcache;
+	}
+	if (huge) {
+		vargv[n++] = "--huge-pages";
+		vargv[n++] = (char *)huge;
 	}
 	for (i = 0; i < ndisks; i++) {
 		vargv[n++] = "--disk";

@@ -25,16 +25,21 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "kcache.h"
+#include "vmlinux.h"
 #include "vzerr.h"
 #include "vm.h"
 
@@ -250,83 +255,108 @@ int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen)
 
 /* The zstd frame magic, little-endian, as the payload starts with it. */
 #define ZSTD_FRAME_MAGIC	0xfd2fb528U
-#define ELF_MAX_PHDRS		64
+/* loadflags: the kernel was placed at a random address. */
+#define KASLR_FLAG		0x02
 
-/*
- * Checks the vmlinux ELF header at the start of @win (@n bytes) and its
- * program headers against guest memory.  Returns 0, 1 for "not a vmlinux"
- * (the caller lets the guest decompress), or -errno with @err set.
- */
-static int vmlinux_parse(struct vm *vm, const uint8_t *win, size_t n,
-			 Elf64_Phdr *ph, int *nph, uint64_t *entry,
-			 uint64_t *end, char *err, size_t errlen)
+/* Whether the kernel's part of @cl (before any "--") says "nokaslr". */
+static bool cmdline_nokaslr(const char *cl)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)win;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	int i, k = 0;
+	size_t n;
 
-	if (n < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
-	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
-	    eh->e_type != ET_EXEC || eh->e_phentsize != sizeof(Elf64_Phdr) ||
-	    eh->e_phnum > ELF_MAX_PHDRS || eh->e_phoff > n ||
-	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > n - eh->e_phoff)
-		return 1;
-	for (i = 0; i < eh->e_phnum; i++) {
-		Elf64_Phdr p;
-
-		memcpy(&p, win + eh->e_phoff + i * sizeof(p), sizeof(p));
-		if (p.p_type != PT_LOAD)
-			continue;
-		if (p.p_offset > n || p.p_filesz > n - p.p_offset)
-			return vz_fail(err, errlen, -ENOEXEC,
-				       "%s: vmlinux ends at %zu bytes, its segment %d at %llu",
-				       vm->cfg.kernel, n, i,
-				       (unsigned long long)(p.p_offset + p.p_filesz));
-		if (p.p_filesz > p.p_memsz || p.p_paddr < KERNEL_RELOC_MIN ||
-		    !gpa_ptr(vm, p.p_paddr, p.p_memsz))
-			return vz_fail(err, errlen, -ENOEXEC,
-				       "%s: ELF segment %d (%#llx+%#llx) outside guest memory",
-				       vm->cfg.kernel, i,
-				       (unsigned long long)p.p_paddr,
-				       (unsigned long long)p.p_memsz);
-		ph[k++] = p;
-		if (p.p_paddr < lo)
-			lo = p.p_paddr;
-		if (p.p_paddr + p.p_memsz > hi)
-			hi = p.p_paddr + p.p_memsz;
+	while (cl && *cl) {
+		cl += strspn(cl, " \t\n");
+		n = strcspn(cl, " \t\n");
+		if (n == 2 && !strncmp(cl, "--", 2))
+			break;
+		if (n == 7 && !strncmp(cl, "nokaslr", 7))
+			return true;
+		cl += n;
 	}
-	if (!k || eh->e_entry < lo || eh->e_entry >= hi)
-		return vz_fail(err, errlen, -ENOEXEC,
-			       "%s: vmlinux entry %#llx not in its segments",
-			       vm->cfg.kernel, (unsigned long long)eh->e_entry);
-	*nph = k;
-	*entry = eh->e_entry;
-	*end = hi;
-	return 0;
+	return false;
+}
+
+/* A random number below @n; clears *ok when there is no randomness. */
+static uint64_t rand_below(uint64_t n, bool *ok)
+{
+	uint64_t r;
+
+	if (n <= 1)
+		return 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		*ok = false;
+		return 0;
+	}
+	return r % n;	/* n < 2^21: the bias is below 2^-40 */
 }
 
 /*
- * Copies the PT_LOAD segments of the vmlinux held whole in @buf (@n
- * bytes) to their physical addresses and clears their bss.  Returns 0
- * with *entry and *end (the highest loaded address) set, 1 for "not a
- * vmlinux" (nothing written), or -errno with @err set.
+ * Loads the vmlinux held whole in @buf (@n bytes) below guest address
+ * @limit (the initrd, or the end of RAM).  Unless the command line says
+ * nokaslr, the kernel goes where the bzImage's own decompressor could
+ * have put it: a random 2 MiB-aligned physical address below @limit, a
+ * random virtual one in the kernel map (its relocation table applied),
+ * and KASLR_FLAG in the zero page, so that the kernel randomises its
+ * memory regions too.  Returns 0 with vm->entry, vm->kaslr and *end (the
+ * highest loaded address) set; 1 when @buf is not a vmlinux; 2 when
+ * @need_reloc and the kernel has no usable relocation table (the caller
+ * boots the bzImage, whose decompressor keeps what KASLR it has); or
+ * -errno with @err set.
  */
-static int vmlinux_load(struct vm *vm, const uint8_t *buf, size_t n,
-			uint64_t *entry, uint64_t *end, char *err,
-			size_t errlen)
+static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
+			 uint64_t limit, bool need_reloc, uint64_t *end,
+			 char *err, size_t errlen)
 {
-	Elf64_Phdr ph[ELF_MAX_PHDRS];
-	int i, nph = 0, ret;
+	bool kaslr = !cmdline_nokaslr(vm->cfg.cmdline), rnd = true;
+	uint64_t span, top, pdelta = 0, vdelta = 0;
+	struct vmlinux vl;
+	char why[400];
+	int i, ret;
 
-	ret = vmlinux_parse(vm, buf, n, ph, &nph, entry, end, err, errlen);
+	ret = vmlinux_parse(buf, n, KERNEL_RELOC_MIN, &vl, why, sizeof(why));
+	if (ret < 0)
+		return vz_fail(err, errlen, ret, "%s: %s", vm->cfg.kernel, why);
 	if (ret)
-		return ret;
-	for (i = 0; i < nph; i++) {
-		uint8_t *dst = gpa_ptr(vm, ph[i].p_paddr, ph[i].p_memsz);
-
-		memcpy(dst, buf + ph[i].p_offset, ph[i].p_filesz);
-		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
+		return 1;
+	if (kaslr && !vl.rel_end) {
+		if (need_reloc)
+			return 2;
+		fprintf(stderr, "virtzd: %s runs where it was linked (no KASLR): %s\n",
+			vm->cfg.kernel, vl.norel);
+		kaslr = false;
 	}
+	span = (vl.hi - vl.lo + VMLINUX_ALIGN - 1) & ~(VMLINUX_ALIGN - 1);
+	if (kaslr) {
+		/* The BSP enters on page tables mapping the low 4 GiB. */
+		top = limit < (4ULL << 30) ? limit : 4ULL << 30;
+		vdelta = rand_below(vmlinux_virt_slots(&vl), &rnd) * VMLINUX_ALIGN;
+		if (!(vl.lo % VMLINUX_ALIGN) && top >= vl.lo + span)
+			pdelta = rand_below((top - vl.lo - span) / VMLINUX_ALIGN + 1,
+					    &rnd) * VMLINUX_ALIGN;
+		if (!rnd) {
+			fprintf(stderr, "virtzd: getrandom: %s; %s runs where it was linked (no KASLR)\n",
+				strerror(errno), vm->cfg.kernel);
+			kaslr = false;
+			pdelta = vdelta = 0;
+		}
+	}
+	for (i = 0; i < vl.nph; i++)
+		if (!gpa_ptr(vm, vl.ph[i].p_paddr + pdelta, vl.ph[i].p_memsz))
+			return vz_fail(err, errlen, -E2BIG,
+				       "%s: vmlinux segment %d (%#llx+%#llx) outside guest memory",
+				       vm->cfg.kernel, i,
+				       (unsigned long long)vl.ph[i].p_paddr,
+				       (unsigned long long)vl.ph[i].p_memsz);
+	for (i = 0; i < vl.nph; i++) {
+		const Elf64_Phdr *p = &vl.ph[i];
+		uint8_t *dst = gpa_ptr(vm, p->p_paddr + pdelta, p->p_memsz);
+
+		memcpy(dst, buf + p->p_offset, p->p_filesz);
+		memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);
+	}
+	vmlinux_relocate(&vl, gpa_ptr(vm, vl.lo + pdelta, vl.hi - vl.lo), vdelta);
+	vm->entry = vl.entry + pdelta;
+	vm->kaslr = kaslr;
+	*end = vl.hi + pdelta;
 	return 0;
 }
 
@@ -337,9 +367,9 @@ static int vmlinux_load(struct vm *vm, const uint8_t *buf, size_t n,
  * the 4 bytes after the frame.  Returns 0, 1 when the payload is not a
  * zstd frame this path handles, or -errno with @err set.
  */
-static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
-			size_t *frame_len, uint64_t *ulen, char *err,
-			size_t errlen)
+static int zstd_payload(const char *name, uint64_t mem_size,
+			const uint8_t *payload, size_t plen, size_t *frame_len,
+			uint64_t *ulen, char *err, size_t errlen)
 {
 	unsigned long long fcs;
 	size_t flen;
@@ -349,11 +379,11 @@ static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
 	flen = ZSTD_findFrameCompressedSize(payload, plen);
 	if (ZSTD_isError(flen))
 		return vz_fail(err, errlen, -ENOEXEC, "%s: corrupt zstd payload: %s",
-			       vm->cfg.kernel, ZSTD_getErrorName(flen));
+			       name, ZSTD_getErrorName(flen));
 	fcs = ZSTD_getFrameContentSize(payload, plen);
 	if (fcs == ZSTD_CONTENTSIZE_ERROR)
 		return vz_fail(err, errlen, -ENOEXEC, "%s: corrupt zstd frame header",
-			       vm->cfg.kernel);
+			       name);
 	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
 		if (plen - flen != 4)
 			return 1;
@@ -363,11 +393,11 @@ static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
 	if (fcs < sizeof(Elf64_Ehdr))
 		return vz_fail(err, errlen, -ENOEXEC,
 			       "%s: zstd payload says it decompresses to %llu bytes",
-			       vm->cfg.kernel, fcs);
-	if (fcs > vm->mem_size)
+			       name, fcs);
+	if (fcs > mem_size)
 		return vz_fail(err, errlen, -E2BIG,
 			       "%s: decompressed kernel (%llu MiB) larger than guest memory",
-			       vm->cfg.kernel, fcs >> 20);
+			       name, fcs >> 20);
 	*frame_len = flen;
 	*ulen = fcs;
 	return 0;
@@ -379,7 +409,7 @@ static int zstd_payload(struct vm *vm, const uint8_t *payload, size_t plen,
  * needs no window buffer: Debian's kernels are compressed with a
  * 128 MiB window, which streaming would allocate and copy through.
  */
-static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
+static int zstd_unpack(const char *name, const uint8_t *frame, size_t flen,
 		       uint64_t ulen, uint8_t **out, char *err, size_t errlen)
 {
 	ZSTD_DCtx *dc;
@@ -390,13 +420,13 @@ static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		return vz_fail(err, errlen, -ENOMEM,
-			       "out of memory decompressing %s", vm->cfg.kernel);
+			       "out of memory decompressing %s", name);
 	madvise(buf, ulen, MADV_HUGEPAGE);
 	dc = ZSTD_createDCtx();
 	if (!dc) {
 		munmap(buf, ulen);
 		return vz_fail(err, errlen, -ENOMEM,
-			       "out of memory decompressing %s", vm->cfg.kernel);
+			       "out of memory decompressing %s", name);
 	}
 	r = ZSTD_decompressDCtx(dc, buf, ulen, frame, flen);
 	ZSTD_freeDCtx(dc);
@@ -404,7 +434,7 @@ static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
 		munmap(buf, ulen);
 		return vz_fail(err, errlen, -ENOEXEC,
 			       "%s: zstd payload does not decompress to its %llu bytes: %s",
-			       vm->cfg.kernel, (unsigned long long)ulen,
+			       name, (unsigned long long)ulen,
 			       ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size differs");
 	}
 	*out = buf;
@@ -412,18 +442,126 @@ static int zstd_unpack(struct vm *vm, const uint8_t *frame, size_t flen,
 }
 
 /*
- * --decompress host: loads the vmlinux inside a zstd payload, from the
- * kernel cache (kcache.c) when it holds this payload, else by
- * decompressing it, storing the result for the next boot.  Returns 0
- * with *entry and *end set, 1 when the payload is not something this
- * path handles (nothing has been written to the guest; the caller boots
- * the bzImage instead), or -errno with @err set.  A cache that cannot be
- * used is said on stderr and otherwise ignored.
+ * The background fill of --decompress auto: on a cache miss the guest
+ * boots the bzImage, while a thread of the lowest priority (SCHED_IDLE:
+ * it runs only on a CPU nothing else wants) decompresses the payload
+ * and stores it for the next boot.  kfill_lock guards kfill_dirfd and
+ * kfill_tmp, so that boot_finish() can remove a half-written entry if
+ * virtzd stops first.
+ */
+struct kfill {
+	struct kcache kc;
+	uint8_t *frame;
+	size_t flen;
+	const char *kernel;
+	const char *dir;
+};
+
+static pthread_mutex_t kfill_lock = PTHREAD_MUTEX_INITIALIZER;
+static int kfill_dirfd = -1;		/* the fill's cache directory */
+static char kfill_tmp[KCACHE_TMP_NAME];	/* its temporary file there */
+
+static void *kfill_main(void *arg)
+{
+	struct sched_param sp = { 0 };
+	struct kfill *f = arg;
+	struct vmlinux vl;
+	uint8_t *out;
+	char why[512];
+	int ret;
+
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	ret = zstd_unpack(f->kernel, f->frame, f->flen, f->kc.len, &out, why,
+			  sizeof(why));
+	if (!ret) {
+		ret = vmlinux_parse(out, f->kc.len, KERNEL_RELOC_MIN, &vl, why,
+				    sizeof(why));
+		if (ret > 0)
+			snprintf(why, sizeof(why), "%s: its payload is not a vmlinux",
+				 f->kernel);
+		if (!ret)
+			ret = kcache_put(&f->kc, out, why, sizeof(why));
+		munmap(out, f->kc.len);
+	}
+	if (ret)
+		fprintf(stderr, "virtzd: kernel cache: not stored: %s\n", why);
+	else
+		fprintf(stderr, "virtzd: kernel cache: stored %s/%s for the next boot\n",
+			f->dir, f->kc.name);
+	pthread_mutex_lock(&kfill_lock);
+	close(kfill_dirfd);
+	kfill_dirfd = -1;
+	pthread_mutex_unlock(&kfill_lock);
+	kcache_close(&f->kc);
+	free(f->frame);
+	free(f);
+	return NULL;
+}
+
+/* Starts the fill, which takes @kc over.  Returns 0 or -errno. */
+static int kfill_start(struct kcache *kc, const uint8_t *frame, size_t flen,
+		       const char *kernel, const char *dir)
+{
+	struct kfill *f = calloc(1, sizeof(*f));
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	if (!f || !(f->frame = malloc(flen))) {
+		free(f);
+		return -ENOMEM;
+	}
+	memcpy(f->frame, frame, flen);
+	f->flen = flen;
+	f->kernel = kernel;
+	f->dir = dir;
+	f->kc = *kc;
+	pthread_mutex_lock(&kfill_lock);
+	kfill_dirfd = dup(kc->dirfd);
+	kcache_tmp_name(kc, kfill_tmp, sizeof(kfill_tmp));
+	pthread_mutex_unlock(&kfill_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&t, &attr, kfill_main, f);
+	pthread_attr_destroy(&attr);
+	if (ret) {
+		pthread_mutex_lock(&kfill_lock);
+		close(kfill_dirfd);
+		kfill_dirfd = -1;
+		pthread_mutex_unlock(&kfill_lock);
+		free(f->frame);
+		free(f);
+		return ret;
+	}
+	kc->dirfd = -1;		/* the fill's now */
+	return 0;
+}
+
+void boot_finish(void)
+{
+	pthread_mutex_lock(&kfill_lock);
+	if (kfill_dirfd >= 0)
+		unlinkat(kfill_dirfd, kfill_tmp, 0);
+	pthread_mutex_unlock(&kfill_lock);
+}
+
+/*
+ * Loads the vmlinux inside a zstd payload below guest address @limit.
+ * With --decompress host: from the kernel cache (kcache.c) when it holds
+ * this payload, else by decompressing it and storing the result for the
+ * next boot.  With --decompress auto: from the cache, else (and when the
+ * kernel could not be randomised) not at all, the fill starting in the
+ * background.  Returns 0 with vm->entry and *end set, >0 when the caller
+ * boots the bzImage instead (nothing has been written to the guest), or
+ * -errno with @err set.  A cache that cannot be used is said on stderr
+ * and otherwise ignored.
  */
 static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
-			     size_t plen, uint64_t *entry, uint64_t *end,
+			     size_t plen, uint64_t limit, uint64_t *end,
 			     char *err, size_t errlen)
 {
+	bool auto_mode = vm->cfg.decompress == VM_DECOMPRESS_AUTO;
+	const char *dir = vm->cfg.kernel_cache;
 	struct kcache kc = { .dirfd = -1 };
 	const char *did = "not stored";	/* what the cache did, said below */
 	const uint8_t *cached;
@@ -433,28 +571,41 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 	char why[512];
 	int ret;
 
-	ret = zstd_payload(vm, payload, plen, &flen, &ulen, err, errlen);
+	ret = zstd_payload(vm->cfg.kernel, vm->mem_size, payload, plen, &flen,
+			   &ulen, err, errlen);
 	if (ret)
 		return ret;
-	if (vm->cfg.kernel_cache &&
-	    kcache_open(&kc, vm->cfg.kernel_cache, payload, plen, ulen, why,
-			sizeof(why)) < 0)
+	if (dir && kcache_open(&kc, dir, payload, plen, ulen, why,
+			       sizeof(why)) < 0)
 		fprintf(stderr, "virtzd: kernel cache: %s\n", why);
 	if (!kcache_get(&kc, &cached)) {
-		ret = vmlinux_load(vm, cached, ulen, entry, end, err, errlen);
+		ret = vmlinux_place(vm, cached, ulen, limit, auto_mode, end, why,
+				    sizeof(why));
 		kcache_unmap(cached, ulen);
-		if (!ret) {
+		if (!ret)
 			did = "booting";
+		if (ret == -E2BIG)	/* the guest is too small, not the entry */
+			vz_fail(err, errlen, ret, "%s", why);
+		if (!ret || ret == 2 || ret == -E2BIG)
 			goto out;
-		}
 		/* A bad entry is decompressed again and replaced. */
-		fprintf(stderr, "virtzd: kernel cache: %s/%s unusable, replaced\n",
-			vm->cfg.kernel_cache, kc.name);
+		fprintf(stderr, "virtzd: kernel cache: %s/%s unusable (%s), replaced\n",
+			dir, kc.name, ret > 0 ? "not a vmlinux" : why);
 	}
-	ret = zstd_unpack(vm, payload, flen, ulen, &out, err, errlen);
+	if (auto_mode) {
+		ret = 1;
+		if (kc.dirfd >= 0 &&
+		    !kfill_start(&kc, payload, flen, vm->cfg.kernel, dir)) {
+			fprintf(stderr, "virtzd: kernel cache: filling %s/%s in the background; this boot decompresses in the guest\n",
+				dir, kc.name);
+		}
+		goto out;
+	}
+	ret = zstd_unpack(vm->cfg.kernel, payload, flen, ulen, &out, err,
+			  errlen);
 	if (ret)
 		goto out;
-	ret = vmlinux_load(vm, out, ulen, entry, end, err, errlen);
+	ret = vmlinux_place(vm, out, ulen, limit, false, end, err, errlen);
 	if (!ret && kc.dirfd >= 0) {
 		if (kcache_put(&kc, out, why, sizeof(why)) < 0)
 			fprintf(stderr, "virtzd: kernel cache: %s\n", why);
@@ -464,8 +615,8 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 	munmap(out, ulen);
 out:
 	if (!ret && kc.dirfd >= 0)
-		fprintf(stderr, "virtzd: kernel cache: %s %s/%s\n", did,
-			vm->cfg.kernel_cache, kc.name);
+		fprintf(stderr, "virtzd: kernel cache: %s %s/%s\n", did, dir,
+			kc.name);
 	kcache_close(&kc);
 	return ret;
 }
@@ -475,7 +626,7 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	const struct vm_config *cfg = &vm->cfg;
 	uint8_t *img = NULL, *rd = NULL, *zp;
 	size_t img_len, rd_len = 0, setup_len, kern_len, hdr_end, cl_len;
-	uint64_t kern_end, initrd_max, rd_addr;
+	uint64_t kern_end, initrd_max = 0, rd_addr = 0;
 	uint32_t init_size, cl_max;
 	uint16_t version;
 	int setup_sects, ret;
@@ -517,27 +668,43 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 		ret = -E2BIG;
 		goto out;
 	}
+	/*
+	 * The initrd goes at the top of what the kernel can reach; a kernel
+	 * loaded by virtzd itself is placed below it.
+	 */
+	if (cfg->initrd) {
+		ret = slurp(cfg->initrd, vm->mem_size, &rd, &rd_len, err, errlen);
+		if (ret)
+			goto out;
+		initrd_max = rd32(img + BP_INITRD_ADDR_MAX);
+		if (initrd_max + 1 > vm->mem_size)
+			initrd_max = vm->mem_size - 1;
+		rd_addr = rd_len > initrd_max ? 0 :
+			  ((initrd_max + 1) - rd_len) & ~0xfffULL;
+	}
+
 	vm->entry = GPA_KERNEL + 0x200;		/* the bzImage's startup_64 */
 	vm->host_decompressed = false;
-	if (!cfg->guest_decompress && version >= 0x0208) {
+	vm->kaslr = false;
+	if (cfg->decompress != VM_DECOMPRESS_GUEST && version >= 0x0208) {
 		uint32_t poff = rd32(img + BP_PAYLOAD_OFFSET);
 		uint32_t plen = rd32(img + BP_PAYLOAD_LENGTH);
-		uint64_t entry = 0, end = 0;
+		uint64_t end = 0;
 
 		if (poff < kern_len && plen <= kern_len - poff) {
 			ret = load_vmlinux_zstd(vm, img + setup_len + poff, plen,
-						&entry, &end, err, errlen);
+						cfg->initrd ? rd_addr : vm->mem_size,
+						&end, err, errlen);
 			if (ret < 0)
 				goto out;
 			if (ret == 0) {
-				vm->entry = entry;
 				vm->host_decompressed = true;
 				if (end > kern_end)
 					kern_end = end;
 			}
-			ret = -ENOEXEC;
 		}
 	}
+	ret = -ENOEXEC;
 	if (!vm->host_decompressed)
 		memcpy(gpa_ptr(vm, GPA_KERNEL, kern_len), img + setup_len,
 		       kern_len);
@@ -553,6 +720,8 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	wr16(zp + BP_VID_MODE, 0xffff);
 	zp[BP_TYPE_OF_LOADER] = 0xff;
 	zp[BP_LOADFLAGS] |= LOADED_HIGH | CAN_USE_HEAP;
+	if (vm->kaslr)
+		zp[BP_LOADFLAGS] |= KASLR_FLAG;
 	wr16(zp + BP_HEAP_END_PTR, 0xfe00);
 
 	cl_max = rd32(img + BP_CMDLINE_SIZE);
@@ -574,13 +743,6 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	wr32(zp + BP_CMD_LINE_PTR, GPA_CMDLINE);
 
 	if (cfg->initrd) {
-		ret = slurp(cfg->initrd, vm->mem_size, &rd, &rd_len, err, errlen);
-		if (ret)
-			goto out;
-		initrd_max = rd32(img + BP_INITRD_ADDR_MAX);
-		if (initrd_max + 1 > vm->mem_size)
-			initrd_max = vm->mem_size - 1;
-		rd_addr = ((initrd_max + 1) - rd_len) & ~0xfffULL;
 		if (rd_len > initrd_max || rd_addr < kern_end) {
 			ret = -E2BIG;
 			vz_fail(err, errlen, ret,

@@ -238,16 +238,21 @@ static void kc_trim(struct kcache *kc)
 		unlinkat(kc->dirfd, e[i].name, 0);
 }
 
+void kcache_tmp_name(const struct kcache *kc, char *buf, size_t len)
+{
+	snprintf(buf, len, ".tmp-%s-%ld", kc->name, (long)getpid());
+}
+
 int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 	       size_t errlen)
 {
-	char tmp[96];
+	char tmp[KCACHE_TMP_NAME];
 	uint64_t done = 0;
 	int fd, ret;
 
 	if (kc->dirfd < 0)
 		return 0;
-	snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld", kc->name, (long)getpid());
+	kcache_tmp_name(kc, tmp, sizeof(tmp));
 	fd = openat(kc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0600);
 	if (fd < 0)

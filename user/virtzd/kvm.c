@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The KVM machine: guest RAM as a memfd, the in-kernel irqchip and PIT,
+ * The KVM machine: guest RAM as a shared memory file, the in-kernel
+ * irqchip and PIT,
  * vCPUs with their CPUID, and the vCPU threads that dispatch port I/O to
  * the devices registered with vm_add_pio().
  */
@@ -13,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "vm.h"
@@ -42,15 +44,13 @@ static int create_vcpu(struct vm *vm, int id)
 }
 
 /*
- * Maps guest RAM on a 2 MiB boundary and asks for transparent huge pages.
- * Guest physical 0 is then 2 MiB aligned in the host too, so where the
- * host backs the memfd with huge pages (shmem_enabled "advise" or
- * stronger, Documentation/virtz/virtzd.rst) KVM maps them whole and the
- * guest takes one nested page fault per 2 MiB instead of 512.  Under the
- * default shmem_enabled "never" the advice is a no-op.  Returns NULL with
- * errno set on failure.
+ * Maps guest RAM on a 2 MiB boundary and, when @huge, asks for
+ * transparent huge pages.  Guest physical 0 is then 2 MiB aligned in the
+ * host too, so where the file has huge pages (guest_ram_file()) KVM maps
+ * them whole and the guest takes one nested page fault per 2 MiB instead
+ * of 512.  Returns NULL with errno set on failure.
  */
-static void *map_guest_ram(int fd, size_t size)
+static void *map_guest_ram(int fd, size_t size, bool huge)
 {
 	const size_t align = 2UL << 20;
 	uintptr_t start;
@@ -77,24 +77,90 @@ static void *map_guest_ram(int fd, size_t size)
 	if ((uintptr_t)resv + align > start)
 		munmap((uint8_t *)start + size,
 		       (uintptr_t)resv + align - start);
-	madvise(mem, size, MADV_HUGEPAGE);
+	madvise(mem, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	return mem;
 }
 
-/* Says once when the host keeps guest RAM out of huge pages. */
-static void thp_hint(void)
+/* Whether shmem_enabled lets a memfd that asks for huge pages have them. */
+static bool shmem_thp_on_request(void)
 {
 	char buf[128] = "";
 	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
 
 	if (!f)
-		return;
+		return false;
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = 0;
 	fclose(f);
-	if (strstr(buf, "[never]") || strstr(buf, "[deny]"))
+	return strstr(buf, "[advise]") || strstr(buf, "[always]") ||
+	       strstr(buf, "[within_size]") || strstr(buf, "[force]");
+}
+
+/*
+ * Guest RAM in 2 MiB pages on a host whose shmem_enabled keeps memfds in
+ * 4 KiB pages (Debian's default, "never"): a file on a tmpfs instance
+ * of virtzd's own, mounted huge=within_size.  fsmount() makes the mount
+ * without attaching it anywhere, so no other process can see it, and
+ * it goes away with the file.  The file is unlinked once open, so its
+ * name ("virtz-guest-ram (deleted)") only tells /proc readers what it
+ * is.  It is shared memory like a memfd: block sessions attach it as a
+ * VMO, and the balloon punches holes in it.  Needs CAP_SYS_ADMIN;
+ * returns the file, or -1.
+ */
+static int huge_ram_file(uint64_t size)
+{
+	int fs, mnt, fd = -1;
+	char sz[32];
+
+	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -1;
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "huge", "within_size", 0) ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "size", sz, 0) ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
+		goto out;
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID |
+		      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0)
+		goto out;
+	fd = openat(mnt, "virtz-guest-ram",
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		unlinkat(mnt, "virtz-guest-ram", 0);
+	close(mnt);
+out:
+	close(fs);
+	return fd;
+}
+
+/*
+ * The guest RAM file: with --huge-pages auto, a memfd where the host
+ * gives a memfd huge pages on request, else huge_ram_file(), else a
+ * memfd in 4 KiB pages (said once); with --huge-pages off, a memfd.
+ */
+static int guest_ram_file(const struct vm_config *cfg, uint64_t size,
+			  bool *huge)
+{
+	int fd;
+
+	*huge = false;
+	if (cfg->huge_pages && !shmem_thp_on_request()) {
+		fd = huge_ram_file(size);
+		if (fd >= 0) {
+			*huge = true;
+			return fd;
+		}
 		fprintf(stderr,
-			"virtzd: guest RAM in 4 KiB pages: /sys/kernel/mm/transparent_hugepage/shmem_enabled is never; \"advise\" lets virtzd use 2 MiB pages\n");
+			"virtzd: guest RAM in 4 KiB pages: shmem_enabled is never and a private huge tmpfs cannot be mounted (%s); shmem_enabled \"advise\" lets virtzd use 2 MiB pages\n",
+			strerror(errno));
+	}
+	fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd >= 0)
+		*huge = cfg->huge_pages;
+	return fd;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
@@ -102,6 +168,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 {
 	struct kvm_userspace_memory_region region;
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	bool huge;
 	int i, ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -157,23 +224,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err,
 	}
 
 	/*
-	 * Guest RAM is a memfd so that it can be shared (block sessions,
-	 * kernel backends) and so that balloon pages can be punched out.
+	 * Guest RAM is shared memory (a memfd, or a file on a private
+	 * tmpfs) so that it can be shared (block sessions, kernel backends)
+	 * and so that balloon pages can be punched out.
 	 */
-	vm->mem_fd = memfd_create("virtz-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	vm->mem_fd = guest_ram_file(cfg, vm->mem_size, &huge);
 	if (vm->mem_fd < 0)
-		return vz_fail(err, errlen, -errno, "memfd_create: %s",
+		return vz_fail(err, errlen, -errno, "cannot create guest RAM: %s",
 			       strerror(errno));
 	if (ftruncate(vm->mem_fd, vm->mem_size) < 0)
 		return vz_fail(err, errlen, -errno,
 			       "cannot size guest RAM to %llu MiB: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
-	vm->mem = map_guest_ram(vm->mem_fd, vm->mem_size);
+	vm->mem = map_guest_ram(vm->mem_fd, vm->mem_size, huge);
 	if (!vm->mem)
 		return vz_fail(err, errlen, -errno,
 			       "cannot map %llu MiB of guest RAM: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
-	thp_hint();
 
 	region = (struct kvm_userspace_memory_region) {
 		.slot = 0,

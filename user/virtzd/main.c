@@ -65,8 +65,8 @@ static void usage(FILE *out)
 		"              [--control PATH] [--console] [--ready-fd FD]\n"
 		"              [--disk id=ID,file=PATH[,mode=rw|ro|volatile][,format=raw|qcow2]\n"
 		"                      [,backend=auto|file|session][,cache=none|writeback]]...\n"
-		"              [--decompress host|guest] [--kernel-cache DIR|none]\n"
-		"              [--no-machine-args]\n"
+		"              [--decompress auto|host|guest] [--kernel-cache DIR|none]\n"
+		"              [--huge-pages auto|off] [--no-machine-args]\n"
 		"       virtzd --check [-j] [--kvm PATH]\n"
 		"\n"
 		"Runs one guest: boots BZIMAGE (the Linux x86 64-bit boot protocol,\n"
@@ -86,13 +86,22 @@ static void usage(FILE *out)
 		"  --console       copy the guest's serial output to stdout\n"
 		"  --disk SPEC     a virtio-blk disk (repeatable, up to %d): id is its\n"
 		"                  serial (<= 20 bytes); see guest-disks.rst\n"
-		"  --decompress W  guest (default): boot the bzImage through its own\n"
-		"                  decompressor; host: decompress a zstd kernel in\n"
-		"                  virtzd and enter its vmlinux directly (no KASLR)\n"
-		"  --kernel-cache DIR  where --decompress host keeps decompressed\n"
-		"                  kernels for the next boot (default\n"
+		"  --decompress W  auto (default): boot a zstd kernel the kernel\n"
+		"                  cache holds from there, else through the\n"
+		"                  bzImage's own decompressor while the cache is\n"
+		"                  filled in the background; host: decompress in\n"
+		"                  virtzd on a miss; guest: never use the cache.\n"
+		"                  virtzd places a kernel it loads at random\n"
+		"                  addresses (KASLR) unless the command line says\n"
+		"                  nokaslr\n"
+		"  --kernel-cache DIR  where decompressed kernels are kept for the\n"
+		"                  next boot (default\n"
 		"                  $VIRTZ_CACHE_DIR, /var/cache/virtz for root,\n"
 		"                  else ~/.cache/virtz); none: do not keep them\n"
+		"  --huge-pages H  auto (default): guest RAM in 2 MiB pages, from a\n"
+		"                  memfd where shmem_enabled allows, else from a\n"
+		"                  private huge tmpfs (needs CAP_SYS_ADMIN);\n"
+		"                  off: a memfd in 4 KiB pages\n"
 		"  --no-machine-args  do not put \"%s\" (no early PCI\n"
 		"                  scans for chipsets this machine lacks) before\n"
 		"                  the command line\n"
@@ -331,6 +340,7 @@ fail:
 	if (started)
 		vm_stop(&vm, 1);
 out:
+	boot_finish();
 	if (started)
 		vm_join(&vm);
 	for (int i = 0; i < o->ndisks; i++)
@@ -397,11 +407,12 @@ int main(int argc, char **argv)
 		{ "decompress", required_argument, NULL, 'D' },
 		{ "no-machine-args", no_argument, NULL, 'A' },
 		{ "kernel-cache", required_argument, NULL, 'H' },
+		{ "huge-pages", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = {
 		.cfg = { .cmdline = DEFAULT_CMDLINE, .mem_mib = 256, .cpus = 1,
-			 .guest_decompress = true, .machine_args = true },
+			 .machine_args = true, .huge_pages = true },
 		.label = "",
 		.env_id = -1,
 		.ready_fd = -1,
@@ -485,12 +496,24 @@ int main(int argc, char **argv)
 		case 'H':
 			kcache_arg = optarg;
 			break;
-		case 'D':
-			if (!strcmp(optarg, "host") || !strcmp(optarg, "guest"))
-				o.cfg.guest_decompress = !strcmp(optarg, "guest");
+		case 'P':
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "off"))
+				o.cfg.huge_pages = !strcmp(optarg, "auto");
 			else
 				snprintf(perr, sizeof(perr),
-					 "--decompress %s: must be host or guest",
+					 "--huge-pages %s: must be auto or off",
+					 optarg);
+			break;
+		case 'D':
+			if (!strcmp(optarg, "auto"))
+				o.cfg.decompress = VM_DECOMPRESS_AUTO;
+			else if (!strcmp(optarg, "host"))
+				o.cfg.decompress = VM_DECOMPRESS_HOST;
+			else if (!strcmp(optarg, "guest"))
+				o.cfg.decompress = VM_DECOMPRESS_GUEST;
+			else
+				snprintf(perr, sizeof(perr),
+					 "--decompress %s: must be auto, host or guest",
 					 optarg);
 			break;
 		case 'd':
@@ -517,7 +540,7 @@ int main(int argc, char **argv)
 	}
 	if (do_check)
 		return check(kvm, json);
-	/* --decompress host keeps what it decompressed, unless told not to. */
+	/* Decompressed kernels are kept, unless told not to. */
 	if (!kcache_arg)
 		o.cfg.kernel_cache = kcache_default_dir(kcache_dir,
 							sizeof(kcache_dir));

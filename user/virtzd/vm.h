@@ -54,6 +54,17 @@ struct msi_route {
 #define VM_MAX_MSI 32
 #define VM_MSI_GSI_BASE 24
 
+/*
+ * --decompress: auto boots a kernel the cache holds from the cache and
+ * fills the cache in the background on a miss; host always decompresses
+ * in virtzd; guest always boots the bzImage's own decompressor.
+ */
+enum {
+	VM_DECOMPRESS_AUTO,
+	VM_DECOMPRESS_HOST,
+	VM_DECOMPRESS_GUEST,
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -61,7 +72,8 @@ struct vm_config {
 	uint64_t mem_mib;
 	int cpus;
 	bool console;		/* copy guest serial output to stdout */
-	bool guest_decompress;	/* default; --decompress host clears it */
+	int decompress;		/* --decompress: VM_DECOMPRESS_* */
+	bool huge_pages;	/* --huge-pages auto (default), not off */
 	const char *kernel_cache;	/* --kernel-cache directory, or NULL */
 	bool machine_args;	/* prepend VM_MACHINE_ARGS to cmdline */
 };
@@ -107,6 +119,7 @@ struct vm {
 	pthread_mutex_t coalesced_lock;
 	uint64_t entry;			/* the BSP's first %rip (boot.c) */
 	bool host_decompressed;		/* vmlinux loaded by boot.c itself */
+	bool kaslr;			/* ... at a random address */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
@@ -191,6 +204,8 @@ void cpuid_free(struct vm *vm);
 /* boot.c */
 int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen);
 int boot_load(struct vm *vm, char *err, size_t errlen);
+/* At exit: abandons a background fill of the kernel cache (boot.c). */
+void boot_finish(void);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu);
 
 /* rtc.c: the CMOS clock at 0x70/0x71 */
