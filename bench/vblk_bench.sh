@@ -124,7 +124,7 @@ run_until_done() {
 		kill $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		echo "vblk_bench: $name (try $try) did not finish:"
-		tail -5 "$WORK/$name.err" "$WORK/$name.out"
+		tail -n 5 "$WORK/$name.err" "$WORK/$name.out"
 	done
 	kill $pid 2>/dev/null
 	wait $pid 2>/dev/null
@@ -149,8 +149,9 @@ ASYNC_PARAM=/sys/module/virtz_fvm/parameters/async_submit_kib
 ASYNC_KIB=$(cat $ASYNC_PARAM)
 CMDLINE="console=ttyS0 quiet reboot=k panic=-1"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for be in session uring salt ualt ssync; do
-		[[ " $ENGINES " == *" $be "* ]] || continue
+	# The engines in the order ENGINES names them, QEMU last.
+	for be in $ENGINES; do
+		[[ " session uring salt ualt ssync " == *" $be "* ]] || continue
 		b=session; [[ $be == uring || $be == ualt ]] && b=file
 		bin=$VIRTZD; [[ $be == ?alt ]] && bin=$ALT_VIRTZD
 		[ $be = ssync ] && echo 0 >$ASYNC_PARAM

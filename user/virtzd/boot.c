@@ -7,17 +7,18 @@
  * (load address + 0x200) with %rsi pointing at the zero page, on
  * identity-mapped page tables covering the low 4 GiB.
  *
- * Host decompression (--decompress host): when the bzImage payload (setup
- * header payload_offset/payload_length, boot protocol 2.08+) is a zstd
- * frame, as in Debian's kernels, virtzd decompresses it itself in one
- * call, loads the vmlinux ELF's PT_LOAD segments at their physical
- * addresses and enters startup_64 (e_entry) directly, with the same zero
- * page, page tables and registers, as Firecracker and cloud-hypervisor
- * do with a vmlinux.  The vmlinux is kept in the kernel cache (kcache.c),
- * so that the next boot of the same kernel only copies it.  The kernel
- * then runs where it was linked: no KASLR.  Any other payload, and the
- * default --decompress guest, take the bzImage path and the kernel's own
- * decompressor (which also randomises the load address).
+ * A vmlinux virtzd loads itself (--decompress auto with a cached kernel,
+ * or host): when the bzImage payload (setup header payload_offset/
+ * payload_length, boot protocol 2.08+) is a zstd frame, as in Debian's
+ * kernels, virtzd takes the vmlinux from the kernel cache (kcache.c) or
+ * decompresses it in one call, loads its PT_LOAD segments and enters
+ * startup_64 (e_entry) directly, with the same zero page, page tables and
+ * registers, as Firecracker and cloud-hypervisor do with a vmlinux.  It
+ * places the kernel at random, physically and virtually, and applies the
+ * relocations Linux appends to the payload (vmlinux.c), as the bzImage's
+ * own decompressor would, so KASLR is kept.  --decompress auto boots the
+ * bzImage on a cache miss and fills the cache in the background; any
+ * other payload, and --decompress guest, take the bzImage path.
  *
  * Every field read from the image is checked: a truncated or foreign file
  * is refused with a message, never trusted.

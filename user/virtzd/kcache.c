@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The decompressed-kernel cache.  With --decompress host, virtzd keeps
- * the vmlinux it decompressed from a bzImage in a directory, named after
+ * The decompressed-kernel cache.  With --decompress auto (in the
+ * background, after a miss) and host, virtzd keeps the vmlinux it
+ * decompressed from a bzImage in a directory, named after
  * a 128-bit key of the compressed payload, so that the next boot of the
  * same kernel copies it instead of decompressing it again (in the nested
  * test VM, seconds of libzstd against a fraction of one for a copy).

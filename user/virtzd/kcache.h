@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The decompressed-kernel cache of virtzd --decompress host (kcache.c).
+ * The decompressed-kernel cache of virtzd --decompress auto|host
+ * (kcache.c).
  */
 #ifndef VIRTZD_KCACHE_H
 #define VIRTZD_KCACHE_H
@@ -23,7 +24,7 @@ struct kcache {
 };
 
 /*
- * The directory --decompress host uses when --kernel-cache is not given:
+ * The directory virtzd uses when --kernel-cache is not given:
  * $VIRTZ_CACHE_DIR, else /var/cache/virtz for root, else
  * $XDG_CACHE_HOME/virtz or $HOME/.cache/virtz.  Writes it to @buf.
  * Returns @buf, or NULL when no directory can be named.
