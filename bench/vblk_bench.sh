@@ -58,10 +58,7 @@ JOBS=("randread 4096 1" "randread 4096 32" "randwrite 4096 1" "randwrite 4096 32
 # keeps each boot's console and stderr there; PERF=DIR records each boot
 # system-wide with perf (cpu-clock) into DIR/ENGINE.ROUND.data;
 # ALT_VIRTZD=PATH adds the engines salt and ualt: the session and file
-# backends of another virtzd build, for an A/B comparison in one run;
-# the engine ssync is the session backend with virtz_fvm's
-# async_submit_kib at 0 (every request submitted in virtzd's context),
-# an A/B of that parameter.
+# backends of another virtzd build, for an A/B comparison in one run.
 [ -n "${VBLK_JOBS:-}" ] && IFS=';' read -ra JOBS <<<"$VBLK_JOBS"
 ENGINES=${ENGINES:-session uring qemu${ALT_VIRTZD:+ salt ualt}}
 trap 'rm -rf "$WORK"' EXIT
@@ -145,21 +142,17 @@ python3 "$TOP/selftests/guest/kvm_keeper.py" &
 keeper=$!
 trap 'kill $keeper 2>/dev/null; rm -rf "$WORK"' EXIT
 
-ASYNC_PARAM=/sys/module/virtz_fvm/parameters/async_submit_kib
-ASYNC_KIB=$(cat $ASYNC_PARAM)
 CMDLINE="console=ttyS0 quiet reboot=k panic=-1"
 for ((r = 1; r <= ROUNDS; r++)); do
 	# The engines in the order ENGINES names them, QEMU last.
 	for be in $ENGINES; do
-		[[ " session uring salt ualt ssync " == *" $be "* ]] || continue
+		[[ " session uring salt ualt " == *" $be "* ]] || continue
 		b=session; [[ $be == uring || $be == ualt ]] && b=file
 		bin=$VIRTZD; [[ $be == ?alt ]] && bin=$ALT_VIRTZD
-		[ $be = ssync ] && echo 0 >$ASYNC_PARAM
 		run_until_done $be.$r "$bin" --kernel "$KERNEL" \
 			--initrd "$WORK/initrd.cpio" --memory 256 \
 			--cmdline "$CMDLINE" --console \
 			--disk "id=bench,file=/dev/ram0,backend=$b"
-		echo "$ASYNC_KIB" >$ASYNC_PARAM
 	done
 	[[ " $ENGINES " == *" qemu "* ]] || continue
 	run_until_done qemu.$r qemu-system-x86_64 -enable-kvm -cpu host -m 256 -smp 1 \
@@ -201,8 +194,4 @@ table session uring
 if [ -n "${ALT_VIRTZD:-}" ]; then
 	echo "A/B: $ALT_VIRTZD"
 	table salt ualt
-fi
-if [[ " $ENGINES " == *" ssync "* ]]; then
-	echo "A/B: session with async_submit_kib $ASYNC_KIB, ssync with 0"
-	table session ssync
 fi

@@ -10,14 +10,8 @@
  * exactly what that file grants: a read-only fd makes a read-only session.
  *
  * Requests written to the session fd become bios at once, in the writer's
- * context; bio completions turn into responses that read() returns.  When
- * the reads and writes of one write() (or SUBMIT_REAP) come to
- * async_submit_kib or more, they are submitted from virtz_block_submit_wq
- * instead, in works of about that size each (the workqueue is unbound, so
- * they run on CPUs that are idle): a synchronous device such as brd
- * copies the data in submit_bio(), and so the copies of a large batch
- * proceed side by side while the writer goes back to its own work.
- * The few steps that must sleep after a completion (the flush behind a
+ * context; bio completions turn into responses that read() returns.  The
+ * few steps that must sleep after a completion (the flush behind a
  * FORCE_ACCESS trim, zstd decompression, releasing a VMO closed with
  * CLOSE_VMO) run on virtz_block_wq.
  *
@@ -86,12 +80,6 @@ static_assert(offsetof(struct virtz_block_fifo_request, uncompressed_bytes) == 6
 static_assert(offsetof(struct virtz_block_fifo_response, count) == 12);
 
 static struct workqueue_struct *virtz_block_wq;
-static struct workqueue_struct *virtz_block_submit_wq;
-
-static unsigned int async_submit_kib = 256;
-module_param(async_submit_kib, uint, 0644);
-MODULE_PARM_DESC(async_submit_kib,
-		 "Block sessions submit batches of reads and writes of this many KiB or more from workers (0: never)");
 
 struct vblk_io;
 
@@ -135,12 +123,6 @@ struct vblk_io {
 	int status;		/* first error, set with cmpxchg */
 	bool deferred;		/* run @work before answering */
 	struct work_struct work;
-	/* A read or write of a batch (struct vblk_batch): what to submit. */
-	sector_t sector;
-	u32 bytes;
-	blk_opf_t opf;
-	struct vblk_io *batch_next;
-	struct work_struct submit_work;	/* the first of a work's ios */
 	/*
 	 * The VMO's pages the request uses, from byte @poff of the first:
 	 * the VMO's own array for user memory; for a memfd @mpages, each
@@ -696,79 +678,9 @@ added:
 	submit_bio(bio);
 }
 
-/*
- * The reads and writes one write() or SUBMIT_REAP accepted, submitted
- * when it has accepted them all (vblk_batch_submit()).  Each holds a
- * reference on its request (io->pending) until its bios are out.
- */
-struct vblk_batch {
-	struct vblk_io *head;
-	struct vblk_io **tail;
-	u64 bytes;
-};
-
-static void vblk_batch_init(struct vblk_batch *b)
-{
-	b->head = NULL;
-	b->tail = &b->head;
-	b->bytes = 0;
-}
-
-/* Submits @io and the ios after it, dropping the batch's references. */
-static void vblk_submit_list(struct vblk_io *io)
-{
-	struct vblk_io *next;
-
-	for (; io; io = next) {
-		/* @io may be finished and reused once put. */
-		next = io->batch_next;
-		vblk_submit_pages(io->s, io, io->pages, io->poff, io->bytes,
-				  io->sector, io->opf);
-		vblk_io_put(io);
-	}
-}
-
-static void vblk_submit_work(struct work_struct *work)
-{
-	vblk_submit_list(container_of(work, struct vblk_io, submit_work));
-}
-
-/*
- * Submits @b: in the caller's context when it is small, else in works of
- * about async_submit_kib each, the last part under that size in the
- * caller's context.
- */
-static void vblk_batch_submit(struct vblk_batch *b)
-{
-	u64 chunk = (u64)READ_ONCE(async_submit_kib) << 10;
-	struct vblk_io *io = b->head, *first;
-	u64 bytes;
-
-	if (!chunk || b->bytes < chunk) {
-		vblk_submit_list(io);
-		return;
-	}
-	while (io) {
-		first = io;
-		bytes = 0;
-		while (io && bytes < chunk) {
-			bytes += io->bytes;
-			b->tail = &io->batch_next;
-			io = io->batch_next;
-		}
-		if (bytes < chunk) {
-			vblk_submit_list(first);
-			break;
-		}
-		*b->tail = NULL;
-		INIT_WORK(&first->submit_work, vblk_submit_work);
-		queue_work(virtz_block_submit_wq, &first->submit_work);
-	}
-}
-
 static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 			   const struct virtz_block_fifo_request *req,
-			   sector_t sector, struct vblk_batch *b)
+			   sector_t sector)
 {
 	blk_opf_t opf;
 
@@ -783,15 +695,8 @@ static void vblk_submit_rw(struct vblk_session *s, struct vblk_io *io,
 		if (req->flags & VIRTZ_BLOCK_IO_PRE_BARRIER)
 			opf |= REQ_PREFLUSH;
 	}
-	io->sector = sector;
-	io->bytes = req->length << s->block_shift;
-	io->opf = opf;
-	/* The batch's reference: the request ends after it is submitted. */
-	atomic_inc(&io->pending);
-	io->batch_next = NULL;
-	*b->tail = io;
-	b->tail = &io->batch_next;
-	b->bytes += io->bytes;
+	vblk_submit_pages(s, io, io->pages, io->poff,
+			  req->length << s->block_shift, sector, opf);
 }
 
 /* Decompresses what was read into the VMO; runs on virtz_block_wq. */
@@ -966,8 +871,7 @@ static int vblk_check_rw(struct vblk_session *s,
  * with at once, or 0 when @io now belongs to its bios or work.
  */
 static int vblk_start(struct vblk_session *s, struct vblk_io *io,
-		      const struct virtz_block_fifo_request *req,
-		      struct vblk_batch *b)
+		      const struct virtz_block_fifo_request *req)
 {
 	u64 vmo_blocks;
 	sector_t sector;
@@ -1001,7 +905,7 @@ static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 			return err;
 		if (req->flags & VIRTZ_BLOCK_IO_DECOMPRESS_WITH_ZSTD)
 			return vblk_submit_zstd(s, io, req, sector);
-		vblk_submit_rw(s, io, req, sector, b);
+		vblk_submit_rw(s, io, req, sector);
 		return 0;
 	case VIRTZ_BLOCK_OP_FLUSH:
 		vblk_submit_flush(s, io);
@@ -1026,13 +930,11 @@ static int vblk_start(struct vblk_session *s, struct vblk_io *io,
 
 /*
  * Accepts one request: takes a place in the FIFO (waiting for one unless
- * @nonblock), joins its group, and starts it (a read or write joins @b,
- * to be submitted with it).  Returns 0, or -EAGAIN / -ERESTARTSYS with
- * nothing consumed.
+ * @nonblock), joins its group, and starts it.  Returns 0, or -EAGAIN /
+ * -ERESTARTSYS with nothing consumed.
  */
 static int vblk_accept(struct vblk_session *s,
-		       const struct virtz_block_fifo_request *req, bool nonblock,
-		       struct vblk_batch *b)
+		       const struct virtz_block_fifo_request *req, bool nonblock)
 {
 	u32 flags = req->flags;
 	struct vblk_tag tag = {
@@ -1100,7 +1002,7 @@ static int vblk_accept(struct vblk_session *s,
 	atomic_set(&io->pending, 1);
 	INIT_WORK(&io->work, vblk_post_flush_work);
 	if (!status)
-		status = vblk_start(s, io, req, b);
+		status = vblk_start(s, io, req);
 	if (status) {
 		vblk_io_error(io, status);
 		vblk_io_finish(io);
@@ -1117,30 +1019,21 @@ static ssize_t vblk_write(struct file *file, const char __user *buf,
 {
 	struct vblk_session *s = file->private_data;
 	struct virtz_block_fifo_request req;
-	struct vblk_batch b;
 	size_t done = 0;
-	int err = 0;
+	int err;
 
 	if (!count || count % VBLK_REQ_SIZE)
 		return -EINVAL;
-	vblk_batch_init(&b);
 	while (done < count) {
-		if (copy_from_user(&req, buf + done, sizeof(req))) {
-			err = -EFAULT;
-			break;
-		}
-		/*
-		 * Block only while nothing has been taken yet (and so
-		 * nothing of @b waits for this writer to submit it).
-		 */
-		err = vblk_accept(s, &req, done || (file->f_flags & O_NONBLOCK),
-				  &b);
+		if (copy_from_user(&req, buf + done, sizeof(req)))
+			return done ? done : -EFAULT;
+		/* Block only while nothing has been taken yet. */
+		err = vblk_accept(s, &req, done || (file->f_flags & O_NONBLOCK));
 		if (err)
-			break;
+			return done ? done : err;
 		done += VBLK_REQ_SIZE;
 	}
-	vblk_batch_submit(&b);
-	return done ? done : err;
+	return done;
 }
 
 /*
@@ -1228,7 +1121,6 @@ static long vblk_submit_reap(struct file *file, struct vblk_session *s,
 	struct virtz_block_fifo_request req;
 	struct virtz_block_submit_reap sr;
 	const char __user *reqs;
-	struct vblk_batch batch;
 	u32 submitted = 0;
 	ssize_t got;
 	int err = 0;
@@ -1239,19 +1131,17 @@ static long vblk_submit_reap(struct file *file, struct vblk_session *s,
 	    sr.min_responses > VIRTZ_BLOCK_FIFO_DEPTH)
 		return -EINVAL;
 	reqs = u64_to_user_ptr(sr.requests);
-	vblk_batch_init(&batch);
 	while (submitted < sr.nr_requests) {
 		if (copy_from_user(&req, reqs + (size_t)submitted * VBLK_REQ_SIZE,
 				   sizeof(req))) {
 			err = -EFAULT;
 			break;
 		}
-		err = vblk_accept(s, &req, true, &batch);
+		err = vblk_accept(s, &req, true);
 		if (err)
 			break;
 		submitted++;
 	}
-	vblk_batch_submit(&batch);
 	/* A full FIFO is no error here: the caller reaps and comes back. */
 	if (err && err != -EAGAIN && !submitted)
 		return err;
@@ -1499,12 +1389,6 @@ int virtz_block_init(void)
 	virtz_block_wq = alloc_workqueue("virtz_block", WQ_MEM_RECLAIM, 0);
 	if (!virtz_block_wq)
 		return -ENOMEM;
-	virtz_block_submit_wq = alloc_workqueue("virtz_block_submit",
-						WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	if (!virtz_block_submit_wq) {
-		destroy_workqueue(virtz_block_wq);
-		return -ENOMEM;
-	}
 	virtz_fvm.features |= VIRTZ_FVM_F_BLOCK_SESSIONS;
 	return 0;
 }
@@ -1512,6 +1396,5 @@ int virtz_block_init(void)
 void virtz_block_exit(void)
 {
 	/* No session is left (each pins the module); finish their works. */
-	destroy_workqueue(virtz_block_submit_wq);
 	destroy_workqueue(virtz_block_wq);
 }

@@ -10,9 +10,7 @@
  * through O_DIRECT and compared.
  *
  * Runs on brd, on a 4 KiB-block null_blk device (with trims, which it
- * turns into zeroes) and on a dm-fvm volume; and on brd once more with
- * virtz_fvm's async_submit_kib at 4, so that every read and write is
- * submitted from the module's worker rather than in write().
+ * turns into zeroes) and on a dm-fvm volume.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -277,7 +275,6 @@ FIXTURE(model)
 	bool trim;
 	char fvm[64];		/* the pool's dm name, for an fvm volume */
 	char loop[64];
-	char async_kib[16];	/* async_submit_kib to put back, or "" */
 };
 
 enum backing { BRD, NULLB, FVM };
@@ -285,13 +282,9 @@ enum backing { BRD, NULLB, FVM };
 FIXTURE_VARIANT(model)
 {
 	enum backing backing;
-	unsigned int async_kib;	/* async_submit_kib for the test, or 0 */
 };
 
-#define ASYNC_PARAM "/sys/module/virtz_fvm/parameters/async_submit_kib"
-
 FIXTURE_VARIANT_ADD(model, brd) { .backing = BRD };
-FIXTURE_VARIANT_ADD(model, brd_async) { .backing = BRD, .async_kib = 4 };
 FIXTURE_VARIANT_ADD(model, null_blk_4k) { .backing = NULLB };
 FIXTURE_VARIANT_ADD(model, fvm_volume) { .backing = FVM };
 
@@ -378,21 +371,10 @@ FIXTURE_SETUP(model)
 	if (size < (uint64_t)THREADS * PART_BYTES)
 		SKIP(return, "%s is too small (%llu bytes)", self->dev,
 		     (unsigned long long)size);
-	if (variant->async_kib) {
-		FILE *f = fopen(ASYNC_PARAM, "r");
-
-		ASSERT_NE(NULL, f);
-		ASSERT_NE(NULL, fgets(self->async_kib, sizeof(self->async_kib), f));
-		fclose(f);
-		self->async_kib[strcspn(self->async_kib, "\n")] = '\0';
-		ASSERT_EQ(0, sh("echo %u > " ASYNC_PARAM, variant->async_kib));
-	}
 }
 
 FIXTURE_TEARDOWN(model)
 {
-	if (self->async_kib[0])
-		sh("echo %s > " ASYNC_PARAM, self->async_kib);
 	nullb_destroy(&self->nb);
 	remove_fvm_volume(self);
 	if (self->brd_loaded)
