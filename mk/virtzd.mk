@@ -30,5 +30,9 @@ vmlinux_test_SRCS := selftests/host/vmlinux_test.c user/virtzd/vmlinux.c
 FUZZERS += virtq
 virtq_SRCS := fuzz/virtq_fuzz.c user/virtzd/virtq.c
 
+# The vmlinux reader of the host-side boot (KASLR relocations).
+FUZZERS += vmlinux
+vmlinux_SRCS := fuzz/vmlinux_fuzz.c user/virtzd/vmlinux.c
+
 # In-VM tests are the scripts selftests/vm/test_virtzd_*.py; they build
 # the nested guest's initramfs with selftests/guest/mkguest.sh.

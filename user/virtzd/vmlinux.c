@@ -72,19 +72,24 @@ static const char *relocs_check(const uint8_t *buf, size_t n, size_t start,
 	}
 	if (at != start)
 		return "bytes between the ELF image and its relocation lists";
-	vl->rel_end = (const int32_t *)(buf + n);
+	vl->rel_end = buf + n;
 	return NULL;
 }
 
 int vmlinux_parse(const uint8_t *buf, size_t n, uint64_t min_paddr,
 		  struct vmlinux *vl, char *err, size_t errlen)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
+	Elf64_Ehdr ehdr;
+	const Elf64_Ehdr *eh = &ehdr;
 	uint64_t elf_end;
 	int i;
 
 	memset(vl, 0, sizeof(*vl));
-	if (n < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	if (n < sizeof(ehdr))
+		return 1;
+	/* Copied, as the buffer need not be aligned. */
+	memcpy(&ehdr, buf, sizeof(ehdr));
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
 	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
 	    eh->e_type != ET_EXEC || eh->e_phentsize != sizeof(Elf64_Phdr) ||
 	    eh->e_phnum > VMLINUX_MAX_PHDRS || eh->e_phoff > n ||
@@ -155,7 +160,7 @@ int vmlinux_parse(const uint8_t *buf, size_t n, uint64_t min_paddr,
 
 void vmlinux_relocate(const struct vmlinux *vl, uint8_t *img, uint64_t delta)
 {
-	const uint8_t *at = (const uint8_t *)vl->rel_end;
+	const uint8_t *at = vl->rel_end;
 	int list;
 
 	if (!at || !delta)

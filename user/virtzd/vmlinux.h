@@ -28,7 +28,7 @@ struct vmlinux {
 	 * from its end (32-bit, inverse 32-bit, 64-bit), each ending in a
 	 * zero; NULL when the kernel has none (it cannot move virtually).
 	 */
-	const int32_t *rel_end;
+	const uint8_t *rel_end;
 	size_t nrel[3];
 	const char *norel;	/* when rel_end is NULL: why */
 };
