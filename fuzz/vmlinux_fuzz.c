@@ -58,6 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	slots = vmlinux_virt_slots(&vl);
 	if (!slots || (!vl.rel_end && slots != 1))
 		abort();
+	/* The highest place must end below the end of the kernel map. */
+	if (slots > 1 && vl.lo + (slots - 1) * VMLINUX_ALIGN + span >=
+	    VMLINUX_IMAGE_MAX)
+		abort();
 	vmlinux_relocate(&vl, img, (uint64_t)(data[0] % slots) * VMLINUX_ALIGN);
 	free(img);
 	return 0;

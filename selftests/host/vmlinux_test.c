@@ -148,8 +148,8 @@ TEST_F(vl, parse_and_relocate)
 	EXPECT_EQ(1U, self->vl.nrel[0]);
 	EXPECT_EQ(1U, self->vl.nrel[1]);
 	EXPECT_EQ(1U, self->vl.nrel[2]);
-	/* (1 GiB - 16 MiB - 2 MiB) / 2 MiB + 1 places. */
-	EXPECT_EQ(504U, vmlinux_virt_slots(&self->vl));
+	/* (1 GiB - 16 MiB - 2 MiB) / 2 MiB places: the last ends below 1 GiB. */
+	EXPECT_EQ(503U, vmlinux_virt_slots(&self->vl));
 
 	load(&self->m, &self->vl, self->out);
 	vmlinux_relocate(&self->vl, self->out, d);
@@ -234,6 +234,52 @@ TEST_F(vl, bad_tables_are_not_used)
 				   self->err, sizeof(self->err)));
 	EXPECT_EQ(NULL, self->vl.rel_end);
 	EXPECT_NE(NULL, strstr(self->vl.norel, "kernel map"));
+}
+
+/*
+ * A kernel the size of Debian's 6.12 (50 MiB loaded, 55 MiB of
+ * decompressed data): the highest place ends below the end of the 1 GiB
+ * kernel map, never at it (where pmd_index(_end) wraps to 0 and the
+ * kernel's early page tables would go unrelocated), and the data's size
+ * counts as the decompressor's does.
+ */
+TEST(highest_place_ends_below_the_map)
+{
+	struct vmlinux vl = {
+		.lo = LO, .hi = LO + (50ULL << 20),
+		.rel_end = (const uint8_t *)"", .file_len = 50ULL << 20,
+	};
+	uint64_t slots = vmlinux_virt_slots(&vl);
+
+	ASSERT_LT(1U, slots);
+	EXPECT_GT(VMLINUX_IMAGE_MAX,
+		  LO + (slots - 1) * VMLINUX_ALIGN + (vl.hi - vl.lo));
+	vl.file_len = 0x36fa00c;	/* Debian's 57,647,116 bytes */
+	slots = vmlinux_virt_slots(&vl);
+	EXPECT_EQ(476U, slots);
+	EXPECT_GT(VMLINUX_IMAGE_MAX, LO + (slots - 1) * VMLINUX_ALIGN + 0x36fa00c);
+}
+
+/*
+ * An image smaller than the place a relocation patches: no place fits,
+ * whatever the entry (the bound must not wrap around).
+ */
+TEST_F(vl, tiny_image_takes_no_relocation)
+{
+	Elf64_Phdr *ph = (Elf64_Phdr *)(self->m.b + sizeof(Elf64_Ehdr));
+	static const uint32_t words[] = { 0, 0x81000000, 0, 0 };
+
+	((Elf64_Ehdr *)self->m.b)->e_phnum = 1;
+	((Elf64_Ehdr *)self->m.b)->e_entry = LO;
+	ph[0].p_filesz = 1;
+	ph[0].p_memsz = 1;
+	table(&self->m, words, sizeof(words) / sizeof(words[0]));
+	ASSERT_EQ(0, vmlinux_parse(self->m.b, self->m.n, LO, &self->vl,
+				   self->err, sizeof(self->err)));
+	EXPECT_EQ(1U, self->vl.hi - self->vl.lo);
+	EXPECT_EQ(NULL, self->vl.rel_end);
+	ASSERT_NE(NULL, self->vl.norel);
+	EXPECT_NE(NULL, strstr(self->vl.norel, "outside"));
 }
 
 TEST_F(vl, bad_headers_are_refused)

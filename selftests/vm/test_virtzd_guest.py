@@ -23,7 +23,8 @@
 #     memory; --huge-pages off gives a 4 KiB memfd;
 #   - --decompress host: a cold boot stores the vmlinux in the kernel
 #     cache, a warm one boots from it, both at random places (KASLR), and
-#     at the link address with nokaslr; --decompress auto (the default)
+#     at the link address with nokaslr, physically there with mem=;
+#     --decompress auto (the default)
 #     fills the cache in the background on a miss and boots from it next
 #     time, and a guest stopped mid-fill leaves no temporary file; a
 #     corrupt entry is replaced; a directory others may write is not used;
@@ -984,6 +985,11 @@ def kernel_cache_tests(env):
                                               extra + ("--args", "nokaslr"))
     tap(place == LINKED, "with nokaslr the kernel runs where it was linked "
         "(%s)" % where(place), "%s %r" % (err, text[-300:]))
+    cid, err, text, _, place = boot_and_place(env, "hdc-mem",
+                                              extra + ("--args", "mem=120M"))
+    tap(place is not None and place[1] == LINKED[1] and randomised(place),
+        "with mem= the kernel keeps its physical link address, its virtual "
+        "one random (%s)" % where(place), "%s %r" % (err, text[-300:]))
 
     # --decompress auto: a miss boots the bzImage and fills the cache.
     kc2 = "/tmp/virtz-kcache-auto"

@@ -259,20 +259,43 @@ int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen)
 /* loadflags: the kernel was placed at a random address. */
 #define KASLR_FLAG		0x02
 
-/* Whether the kernel's part of @cl (before any "--") says "nokaslr". */
-static bool cmdline_nokaslr(const char *cl)
+/*
+ * Whether the kernel's part of @cl (before any "--") has the word @word,
+ * or (when @word ends in '=') a word starting with it.
+ */
+static bool cmdline_has(const char *cl, const char *word)
 {
-	size_t n;
+	size_t n, len = strlen(word);
+	bool prefix = len && word[len - 1] == '=';
 
 	while (cl && *cl) {
 		cl += strspn(cl, " \t\n");
 		n = strcspn(cl, " \t\n");
 		if (n == 2 && !strncmp(cl, "--", 2))
 			break;
-		if (n == 7 && !strncmp(cl, "nokaslr", 7))
+		if ((n == len || (prefix && n > len)) && !strncmp(cl, word, len))
 			return true;
 		cl += n;
 	}
+	return false;
+}
+
+/*
+ * Arguments that limit or carve up the RAM the kernel may use: the
+ * bzImage's decompressor keeps the kernel inside what they leave, which
+ * virtzd does not work out; with any of them the kernel stays at its
+ * physical link address (its virtual one is still random).
+ */
+static bool cmdline_limits_memory(const char *cl)
+{
+	static const char *const words[] = {
+		"mem=", "memmap=", "hugepages=", "efi_fake_mem=", "crashkernel=",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (cmdline_has(cl, words[i]))
+			return true;
 	return false;
 }
 
@@ -307,7 +330,7 @@ static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 			 uint64_t limit, bool need_reloc, uint64_t *end,
 			 char *err, size_t errlen)
 {
-	bool kaslr = !cmdline_nokaslr(vm->cfg.cmdline), rnd = true;
+	bool kaslr = !cmdline_has(vm->cfg.cmdline, "nokaslr"), rnd = true;
 	uint64_t span, top, pdelta = 0, vdelta = 0;
 	struct vmlinux vl;
 	char why[400];
@@ -330,7 +353,8 @@ static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 		/* The BSP enters on page tables mapping the low 4 GiB. */
 		top = limit < (4ULL << 30) ? limit : 4ULL << 30;
 		vdelta = rand_below(vmlinux_virt_slots(&vl), &rnd) * VMLINUX_ALIGN;
-		if (!(vl.lo % VMLINUX_ALIGN) && top >= vl.lo + span)
+		if (!(vl.lo % VMLINUX_ALIGN) && top >= vl.lo + span &&
+		    !cmdline_limits_memory(vm->cfg.cmdline))
 			pdelta = rand_below((top - vl.lo - span) / VMLINUX_ALIGN + 1,
 					    &rnd) * VMLINUX_ALIGN;
 		if (!rnd) {
@@ -446,21 +470,26 @@ static int zstd_unpack(const char *name, const uint8_t *frame, size_t flen,
  * The background fill of --decompress auto: on a cache miss the guest
  * boots the bzImage, while a thread of the lowest priority (SCHED_IDLE:
  * it runs only on a CPU nothing else wants) decompresses the payload
- * and stores it for the next boot.  kfill_lock guards kfill_dirfd and
- * kfill_tmp, so that boot_finish() can remove a half-written entry if
- * virtzd stops first.
+ * and stores it for the next boot.  kcache_put() writes a nameless file
+ * until the entry is whole, so a virtzd that exits (or dies) meanwhile
+ * leaves nothing behind.
  */
 struct kfill {
 	struct kcache kc;
 	uint8_t *frame;
 	size_t flen;
-	const char *kernel;
-	const char *dir;
+	char *kernel;
+	char *dir;
 };
 
-static pthread_mutex_t kfill_lock = PTHREAD_MUTEX_INITIALIZER;
-static int kfill_dirfd = -1;		/* the fill's cache directory */
-static char kfill_tmp[KCACHE_TMP_NAME];	/* its temporary file there */
+static void kfill_free(struct kfill *f)
+{
+	kcache_close(&f->kc);
+	free(f->frame);
+	free(f->kernel);
+	free(f->dir);
+	free(f);
+}
 
 static void *kfill_main(void *arg)
 {
@@ -480,6 +509,12 @@ static void *kfill_main(void *arg)
 		if (ret > 0)
 			snprintf(why, sizeof(why), "%s: its payload is not a vmlinux",
 				 f->kernel);
+		/* --decompress auto boots such a kernel through its bzImage. */
+		if (!ret && !vl.rel_end) {
+			snprintf(why, sizeof(why), "%s: %s, so it boots through its bzImage",
+				 f->kernel, vl.norel);
+			ret = -ENOEXEC;
+		}
 		if (!ret)
 			ret = kcache_put(&f->kc, out, why, sizeof(why));
 		munmap(out, f->kc.len);
@@ -489,13 +524,7 @@ static void *kfill_main(void *arg)
 	else
 		fprintf(stderr, "virtzd: kernel cache: stored %s/%s for the next boot\n",
 			f->dir, f->kc.name);
-	pthread_mutex_lock(&kfill_lock);
-	close(kfill_dirfd);
-	kfill_dirfd = -1;
-	pthread_mutex_unlock(&kfill_lock);
-	kcache_close(&f->kc);
-	free(f->frame);
-	free(f);
+	kfill_free(f);
 	return NULL;
 }
 
@@ -508,42 +537,30 @@ static int kfill_start(struct kcache *kc, const uint8_t *frame, size_t flen,
 	pthread_t t;
 	int ret;
 
-	if (!f || !(f->frame = malloc(flen))) {
-		free(f);
+	if (!f)
+		return -ENOMEM;
+	f->kc.dirfd = -1;
+	f->frame = malloc(flen);
+	f->kernel = strdup(kernel);
+	f->dir = strdup(dir);
+	if (!f->frame || !f->kernel || !f->dir) {
+		kfill_free(f);
 		return -ENOMEM;
 	}
 	memcpy(f->frame, frame, flen);
 	f->flen = flen;
-	f->kernel = kernel;
-	f->dir = dir;
 	f->kc = *kc;
-	pthread_mutex_lock(&kfill_lock);
-	kfill_dirfd = dup(kc->dirfd);
-	kcache_tmp_name(kc, kfill_tmp, sizeof(kfill_tmp));
-	pthread_mutex_unlock(&kfill_lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	ret = -pthread_create(&t, &attr, kfill_main, f);
 	pthread_attr_destroy(&attr);
 	if (ret) {
-		pthread_mutex_lock(&kfill_lock);
-		close(kfill_dirfd);
-		kfill_dirfd = -1;
-		pthread_mutex_unlock(&kfill_lock);
-		free(f->frame);
-		free(f);
+		f->kc.dirfd = -1;	/* still the caller's */
+		kfill_free(f);
 		return ret;
 	}
 	kc->dirfd = -1;		/* the fill's now */
 	return 0;
-}
-
-void boot_finish(void)
-{
-	pthread_mutex_lock(&kfill_lock);
-	if (kfill_dirfd >= 0)
-		unlinkat(kfill_dirfd, kfill_tmp, 0);
-	pthread_mutex_unlock(&kfill_lock);
 }
 
 /*
@@ -721,6 +738,8 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	wr16(zp + BP_VID_MODE, 0xffff);
 	zp[BP_TYPE_OF_LOADER] = 0xff;
 	zp[BP_LOADFLAGS] |= LOADED_HIGH | CAN_USE_HEAP;
+	/* Set or cleared as the bzImage's decompressor does. */
+	zp[BP_LOADFLAGS] &= ~KASLR_FLAG;
 	if (vm->kaslr)
 		zp[BP_LOADFLAGS] |= KASLR_FLAG;
 	wr16(zp + BP_HEAP_END_PTR, 0xfe00);

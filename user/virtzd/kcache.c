@@ -11,8 +11,11 @@
  * and writable by nobody else, and so must each entry; anything else is
  * not used.  The key is not cryptographic: it tells different kernels
  * apart, while the ownership checks keep other users out.  An entry is
- * written under a temporary name and renamed, so a concurrent reader
- * sees a whole entry or none.  A directory keeps KCACHE_KEEP entries,
+ * written to a nameless file (O_TMPFILE; a temporary name on file
+ * systems without it), linked under a temporary name once durable and
+ * renamed, so a concurrent reader sees a whole entry or none, and a
+ * writer that dies leaves nothing (or, without O_TMPFILE, a temporary
+ * file removed an hour later).  A directory keeps KCACHE_KEEP entries,
  * the least recently used going first (use refreshes an entry's mtime).
  */
 #include <dirent.h>
@@ -239,7 +242,11 @@ static void kc_trim(struct kcache *kc)
 		unlinkat(kc->dirfd, e[i].name, 0);
 }
 
-void kcache_tmp_name(const struct kcache *kc, char *buf, size_t len)
+/* The size of a temporary file's name (kcache_tmp_name()). */
+#define KCACHE_TMP_NAME	96
+
+/* The name an entry has between being whole and being renamed. */
+static void kcache_tmp_name(const struct kcache *kc, char *buf, size_t len)
 {
 	snprintf(buf, len, ".tmp-%s-%ld", kc->name, (long)getpid());
 }
@@ -249,13 +256,22 @@ int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 {
 	char tmp[KCACHE_TMP_NAME];
 	uint64_t done = 0;
+	bool named;
 	int fd, ret;
 
 	if (kc->dirfd < 0)
 		return 0;
 	kcache_tmp_name(kc, tmp, sizeof(tmp));
-	fd = openat(kc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
+	/*
+	 * Written nameless where the file system allows (O_TMPFILE), so
+	 * that a virtzd that stops or dies while writing leaves nothing;
+	 * given the temporary name only once whole and durable.
+	 */
+	fd = openat(kc->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	named = fd < 0;
+	if (named)
+		fd = openat(kc->dirfd, tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return vz_fail(err, errlen, -errno, "cannot create %s: %s", tmp,
 			       strerror(errno));
@@ -275,6 +291,18 @@ int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 		ret = vz_fail(err, errlen, -errno, "writing %s: %s", tmp,
 			      strerror(errno));
 		goto fail;
+	}
+	if (!named) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		/* A dead virtzd of the same pid may have left the name. */
+		unlinkat(kc->dirfd, tmp, 0);
+		if (linkat(AT_FDCWD, proc, kc->dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
+			ret = vz_fail(err, errlen, -errno, "cannot link %s: %s",
+				      tmp, strerror(errno));
+			goto fail;
+		}
 	}
 	if (renameat(kc->dirfd, tmp, kc->dirfd, kc->name) < 0) {
 		ret = vz_fail(err, errlen, -errno, "cannot rename %s: %s", tmp,

@@ -14,9 +14,6 @@
 /* Seconds after which a temporary file is a dead writer's, and removed. */
 #define KCACHE_TMP_AGE	3600
 
-/* The size of a temporary file's name (kcache_tmp_name()). */
-#define KCACHE_TMP_NAME	96
-
 struct kcache {
 	int dirfd;		/* -1: no cache */
 	char name[64];		/* "vmlinux-<key>" within it */
@@ -57,12 +54,6 @@ void kcache_unmap(const uint8_t *buf, uint64_t len);
 int kcache_put(struct kcache *kc, const uint8_t *buf, char *err,
 	       size_t errlen);
 void kcache_close(struct kcache *kc);
-
-/*
- * The name kcache_put() gives the entry while it writes it, in @buf
- * (KCACHE_TMP_NAME bytes): removing it abandons the store.
- */
-void kcache_tmp_name(const struct kcache *kc, char *buf, size_t len);
 
 /* The 128-bit key (two 64-bit halves) the entry's name is made from. */
 void kcache_key(const uint8_t *p, size_t n, uint64_t key[2]);

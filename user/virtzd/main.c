@@ -340,7 +340,6 @@ fail:
 	if (started)
 		vm_stop(&vm, 1);
 out:
-	boot_finish();
 	if (started)
 		vm_join(&vm);
 	for (int i = 0; i < o->ndisks; i++)

@@ -204,8 +204,6 @@ void cpuid_free(struct vm *vm);
 /* boot.c */
 int boot_precheck(const struct vm_config *cfg, char *err, size_t errlen);
 int boot_load(struct vm *vm, char *err, size_t errlen);
-/* At exit: abandons a background fill of the kernel cache (boot.c). */
-void boot_finish(void);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu);
 
 /* rtc.c: the CMOS clock at 0x70/0x71 */

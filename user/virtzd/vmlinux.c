@@ -42,6 +42,15 @@ static uint64_t rel_offset(const struct vmlinux *vl, int32_t v)
 /* The bytes each list's entries patch: 32-bit, inverse 32-bit, 64-bit. */
 static const unsigned int rel_width[3] = { 4, 4, 8 };
 
+/* Whether a place of @width bytes at image offset @off is in the image. */
+static bool rel_inside(const struct vmlinux *vl, uint64_t off,
+		       unsigned int width)
+{
+	uint64_t span = vl->hi - vl->lo;
+
+	return span >= width && off <= span - width;
+}
+
 /*
  * Checks the relocation table in @buf[@start, @n).  Returns NULL and
  * fills vl->nrel, or says why the bytes are not a usable table.
@@ -49,7 +58,6 @@ static const unsigned int rel_width[3] = { 4, 4, 8 };
 static const char *relocs_check(const uint8_t *buf, size_t n, size_t start,
 				struct vmlinux *vl)
 {
-	uint64_t span = vl->hi - vl->lo;
 	size_t at = n;
 	int list = 0;
 
@@ -66,7 +74,7 @@ static const char *relocs_check(const uint8_t *buf, size_t n, size_t start,
 			list++;
 			continue;
 		}
-		if (rel_offset(vl, v) > span - rel_width[list])
+		if (!rel_inside(vl, rel_offset(vl, v), rel_width[list]))
 			return "a relocation names a place outside the kernel image";
 		vl->nrel[list]++;
 	}
@@ -127,6 +135,7 @@ int vmlinux_parse(const uint8_t *buf, size_t n, uint64_t min_paddr,
 			       "vmlinux entry %#llx not in its segments",
 			       (unsigned long long)eh->e_entry);
 	vl->entry = eh->e_entry;
+	vl->file_len = n;
 
 	/* The relocations name places by their address in the kernel map. */
 	for (i = 0; i < vl->nph; i++)
@@ -169,10 +178,18 @@ void vmlinux_relocate(const struct vmlinux *vl, uint8_t *img, uint64_t delta)
 		size_t k;
 
 		for (k = 0; k < vl->nrel[list]; k++) {
+			uint64_t off;
 			uint8_t *p;
 
 			at -= 4;
-			p = img + rel_offset(vl, rd_s32(at));
+			off = rel_offset(vl, rd_s32(at));
+			/*
+			 * Checked by vmlinux_parse(); checked again, as the
+			 * table may be a file's mapping its owner rewrote.
+			 */
+			if (!rel_inside(vl, off, rel_width[list]))
+				continue;
+			p = img + off;
 			if (list == 2) {
 				uint64_t v;
 
@@ -193,9 +210,19 @@ void vmlinux_relocate(const struct vmlinux *vl, uint8_t *img, uint64_t delta)
 
 uint64_t vmlinux_virt_slots(const struct vmlinux *vl)
 {
-	uint64_t span = (vl->hi - vl->lo + VMLINUX_ALIGN - 1) & ~(VMLINUX_ALIGN - 1);
+	uint64_t size = vl->hi - vl->lo;
 
-	if (!vl->rel_end || vl->lo + span > VMLINUX_IMAGE_MAX)
+	/*
+	 * As the bzImage's decompressor sizes the image: the larger of the
+	 * decompressed data and the loaded image, in 2 MiB steps.  And the
+	 * image must end below the map's end, not at it: startup_64 fixes
+	 * up the kernel's PMDs up to pmd_index(_end), which wraps to 0 at
+	 * the end of the map.
+	 */
+	if (vl->file_len > size)
+		size = vl->file_len;
+	size = (size + VMLINUX_ALIGN - 1) & ~(VMLINUX_ALIGN - 1);
+	if (!vl->rel_end || vl->lo + size >= VMLINUX_IMAGE_MAX)
 		return 1;
-	return (VMLINUX_IMAGE_MAX - vl->lo - span) / VMLINUX_ALIGN + 1;
+	return (VMLINUX_IMAGE_MAX - vl->lo - size) / VMLINUX_ALIGN;
 }

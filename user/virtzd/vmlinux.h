@@ -23,6 +23,7 @@ struct vmlinux {
 	int nph;
 	uint64_t entry;		/* e_entry: the physical startup_64 */
 	uint64_t lo, hi;	/* the physical span they were linked at */
+	uint64_t file_len;	/* the decompressed data, relocations and all */
 	/*
 	 * The relocation table after the ELF image, as three lists read
 	 * from its end (32-bit, inverse 32-bit, 64-bit), each ending in a
@@ -49,14 +50,15 @@ int vmlinux_parse(const uint8_t *buf, size_t n, uint64_t min_paddr,
  * Applies the relocations for a kernel that will run @delta bytes above
  * its link address (a multiple of VMLINUX_ALIGN) to @img, the loaded
  * image (vl->hi - vl->lo bytes, vl->lo's byte first).  vmlinux_parse()
- * has checked every place, so this cannot fail.
+ * has checked every place; each is checked again here (the table may be
+ * a mapped file that changed since), and one outside @img is skipped.
  */
 void vmlinux_relocate(const struct vmlinux *vl, uint8_t *img, uint64_t delta);
 
 /*
  * How many addresses, VMLINUX_ALIGN apart from the link address up, the
- * kernel may run at and stay inside the kernel's virtual map: 1 (the
- * link address alone) when it has no relocation table.
+ * kernel may run at and end below the end of the kernel's virtual map:
+ * 1 (the link address alone) when it has no relocation table.
  */
 uint64_t vmlinux_virt_slots(const struct vmlinux *vl);
 
