@@ -23,7 +23,8 @@
 #     memory; --huge-pages off gives a 4 KiB memfd;
 #   - --decompress host: a cold boot stores the vmlinux in the kernel
 #     cache, a warm one boots from it, both at random places (KASLR), and
-#     at the link address with nokaslr, physically there with mem=;
+#     at the link address with nokaslr, physically there with mem=, and
+#     at the highest places it may choose (VIRTZ_TEST_KASLR);
 #     --decompress auto (the default)
 #     fills the cache in the background on a miss and boots from it next
 #     time, and a guest stopped mid-fill leaves no temporary file; a
@@ -985,6 +986,23 @@ def kernel_cache_tests(env):
                                               extra + ("--args", "nokaslr"))
     tap(place == LINKED, "with nokaslr the kernel runs where it was linked "
         "(%s)" % where(place), "%s %r" % (err, text[-300:]))
+    # The highest places virtzd may choose (VIRTZ_TEST_KASLR, a test
+    # hook): the image, sized as the decompressor sizes it, ends below
+    # the end of the 1 GiB kernel map.
+    size = (max(size, 1) + (2 << 20) - 1) & ~((2 << 20) - 1)
+    top = KMAP + LINKED[1] + ((1 << 30) - LINKED[1] - size) // (2 << 20) \
+        * (2 << 20) - (2 << 20)
+    os.environ["VIRTZ_TEST_KASLR"] = "max,max"
+    try:
+        cid, err, text, _, place = boot_and_place(env, "hdc-top", extra)
+    finally:
+        del os.environ["VIRTZ_TEST_KASLR"]
+    tap(place is not None and place[0] == top and randomised(place),
+        "at the highest places virtzd may choose the kernel boots (%s; "
+        "_text %x expected)" % (where(place), top),
+        "%s %r" % (err, text[-300:]))
+    size = payload_size(KERNEL)
+
     cid, err, text, _, place = boot_and_place(env, "hdc-mem",
                                               extra + ("--args", "mem=120M"))
     tap(place is not None and place[1] == LINKED[1] and randomised(place),

@@ -314,6 +314,27 @@ static uint64_t rand_below(uint64_t n, bool *ok)
 }
 
 /*
+ * Of @n places, the one to use: a random one, or for the tests the one
+ * VIRTZ_TEST_KASLR=V,P names (@which 0 reads V, the virtual place; 1
+ * reads P, the physical one), each a number or "max" for the highest,
+ * clamped to the places there are.
+ */
+static uint64_t kaslr_pick(uint64_t n, int which, bool *ok)
+{
+	const char *t = getenv("VIRTZ_TEST_KASLR");
+	unsigned long long v;
+
+	if (t && which)
+		t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL;
+	if (!t || n <= 1)
+		return rand_below(n, ok);
+	if (!strncmp(t, "max", 3))
+		return n - 1;
+	v = strtoull(t, NULL, 0);
+	return v < n ? v : n - 1;
+}
+
+/*
  * Loads the vmlinux held whole in @buf (@n bytes) below guest address
  * @limit (the initrd, or the end of RAM).  Unless the command line says
  * nokaslr, the kernel goes where the bzImage's own decompressor could
@@ -352,11 +373,11 @@ static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 	if (kaslr) {
 		/* The BSP enters on page tables mapping the low 4 GiB. */
 		top = limit < (4ULL << 30) ? limit : 4ULL << 30;
-		vdelta = rand_below(vmlinux_virt_slots(&vl), &rnd) * VMLINUX_ALIGN;
+		vdelta = kaslr_pick(vmlinux_virt_slots(&vl), 0, &rnd) * VMLINUX_ALIGN;
 		if (!(vl.lo % VMLINUX_ALIGN) && top >= vl.lo + span &&
 		    !cmdline_limits_memory(vm->cfg.cmdline))
-			pdelta = rand_below((top - vl.lo - span) / VMLINUX_ALIGN + 1,
-					    &rnd) * VMLINUX_ALIGN;
+			pdelta = kaslr_pick((top - vl.lo - span) / VMLINUX_ALIGN + 1,
+					    1, &rnd) * VMLINUX_ALIGN;
 		if (!rnd) {
 			fprintf(stderr, "virtzd: getrandom: %s; %s runs where it was linked (no KASLR)\n",
 				strerror(errno), vm->cfg.kernel);
