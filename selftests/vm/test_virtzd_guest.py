@@ -989,8 +989,8 @@ def kernel_cache_tests(env):
     # The highest places virtzd may choose (VIRTZ_TEST_KASLR, a test
     # hook): the image, sized as the decompressor sizes it, ends below
     # the end of the 1 GiB kernel map.
-    size = (max(size, 1) + (2 << 20) - 1) & ~((2 << 20) - 1)
-    top = KMAP + LINKED[1] + ((1 << 30) - LINKED[1] - size) // (2 << 20) \
+    image = (size + (2 << 20) - 1) & ~((2 << 20) - 1)
+    top = KMAP + LINKED[1] + ((1 << 30) - LINKED[1] - image) // (2 << 20) \
         * (2 << 20) - (2 << 20)
     os.environ["VIRTZ_TEST_KASLR"] = "max,max"
     try:
@@ -1001,7 +1001,6 @@ def kernel_cache_tests(env):
         "at the highest places virtzd may choose the kernel boots (%s; "
         "_text %x expected)" % (where(place), top),
         "%s %r" % (err, text[-300:]))
-    size = payload_size(KERNEL)
 
     cid, err, text, _, place = boot_and_place(env, "hdc-mem",
                                               extra + ("--args", "mem=120M"))

@@ -341,15 +341,15 @@ static uint64_t kaslr_pick(uint64_t n, int which, bool *ok)
  * have put it: a random 2 MiB-aligned physical address below @limit, a
  * random virtual one in the kernel map (its relocation table applied),
  * and KASLR_FLAG in the zero page, so that the kernel randomises its
- * memory regions too.  Returns 0 with vm->entry, vm->kaslr and *end (the
- * highest loaded address) set; 1 when @buf is not a vmlinux; 2 when
+ * memory regions too.  Returns 0 with vm->entry, *end (the highest
+ * loaded address) and *kaslr (whether it was placed at random) set; 1 when @buf is not a vmlinux; 2 when
  * @need_reloc and the kernel has no usable relocation table (the caller
  * boots the bzImage, whose decompressor keeps what KASLR it has); or
  * -errno with @err set.
  */
 static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 			 uint64_t limit, bool need_reloc, uint64_t *end,
-			 char *err, size_t errlen)
+			 bool *placed_kaslr, char *err, size_t errlen)
 {
 	bool kaslr = !cmdline_has(vm->cfg.cmdline, "nokaslr"), rnd = true;
 	uint64_t span, top, pdelta = 0, vdelta = 0;
@@ -401,7 +401,7 @@ static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 	}
 	vmlinux_relocate(&vl, gpa_ptr(vm, vl.lo + pdelta, vl.hi - vl.lo), vdelta);
 	vm->entry = vl.entry + pdelta;
-	vm->kaslr = kaslr;
+	*placed_kaslr = kaslr;
 	*end = vl.hi + pdelta;
 	return 0;
 }
@@ -590,14 +590,15 @@ static int kfill_start(struct kcache *kc, const uint8_t *frame, size_t flen,
  * this payload, else by decompressing it and storing the result for the
  * next boot.  With --decompress auto: from the cache, else (and when the
  * kernel could not be randomised) not at all, the fill starting in the
- * background.  Returns 0 with vm->entry and *end set, >0 when the caller
+ * background.  Returns 0 with vm->entry, *end and *kaslr set (see
+ * vmlinux_place()), >0 when the caller
  * boots the bzImage instead (nothing has been written to the guest), or
  * -errno with @err set.  A cache that cannot be used is said on stderr
  * and otherwise ignored.
  */
 static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 			     size_t plen, uint64_t limit, uint64_t *end,
-			     char *err, size_t errlen)
+			     bool *kaslr, char *err, size_t errlen)
 {
 	bool auto_mode = vm->cfg.decompress == VM_DECOMPRESS_AUTO;
 	const char *dir = vm->cfg.kernel_cache;
@@ -618,8 +619,8 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 			       sizeof(why)) < 0)
 		fprintf(stderr, "virtzd: kernel cache: %s\n", why);
 	if (!kcache_get(&kc, &cached)) {
-		ret = vmlinux_place(vm, cached, ulen, limit, auto_mode, end, why,
-				    sizeof(why));
+		ret = vmlinux_place(vm, cached, ulen, limit, auto_mode, end,
+				    kaslr, why, sizeof(why));
 		kcache_unmap(cached, ulen);
 		if (!ret)
 			did = "booting";
@@ -644,7 +645,8 @@ static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
 			  errlen);
 	if (ret)
 		goto out;
-	ret = vmlinux_place(vm, out, ulen, limit, false, end, err, errlen);
+	ret = vmlinux_place(vm, out, ulen, limit, false, end, kaslr, err,
+			    errlen);
 	if (!ret && kc.dirfd >= 0) {
 		if (kcache_put(&kc, out, why, sizeof(why)) < 0)
 			fprintf(stderr, "virtzd: kernel cache: %s\n", why);
@@ -666,6 +668,7 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	uint8_t *img = NULL, *rd = NULL, *zp;
 	size_t img_len, rd_len = 0, setup_len, kern_len, hdr_end, cl_len;
 	uint64_t kern_end, initrd_max = 0, rd_addr = 0;
+	bool loaded = false, kaslr = false;	/* a vmlinux virtzd placed */
 	uint32_t init_size, cl_max;
 	uint16_t version;
 	int setup_sects, ret;
@@ -723,8 +726,6 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	}
 
 	vm->entry = GPA_KERNEL + 0x200;		/* the bzImage's startup_64 */
-	vm->host_decompressed = false;
-	vm->kaslr = false;
 	if (cfg->decompress != VM_DECOMPRESS_GUEST && version >= 0x0208) {
 		uint32_t poff = rd32(img + BP_PAYLOAD_OFFSET);
 		uint32_t plen = rd32(img + BP_PAYLOAD_LENGTH);
@@ -733,18 +734,18 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 		if (poff < kern_len && plen <= kern_len - poff) {
 			ret = load_vmlinux_zstd(vm, img + setup_len + poff, plen,
 						cfg->initrd ? rd_addr : vm->mem_size,
-						&end, err, errlen);
+						&end, &kaslr, err, errlen);
 			if (ret < 0)
 				goto out;
 			if (ret == 0) {
-				vm->host_decompressed = true;
+				loaded = true;
 				if (end > kern_end)
 					kern_end = end;
 			}
 		}
 	}
 	ret = -ENOEXEC;
-	if (!vm->host_decompressed)
+	if (!loaded)
 		memcpy(gpa_ptr(vm, GPA_KERNEL, kern_len), img + setup_len,
 		       kern_len);
 
@@ -761,7 +762,7 @@ int boot_load(struct vm *vm, char *err, size_t errlen)
 	zp[BP_LOADFLAGS] |= LOADED_HIGH | CAN_USE_HEAP;
 	/* Set or cleared as the bzImage's decompressor does. */
 	zp[BP_LOADFLAGS] &= ~KASLR_FLAG;
-	if (vm->kaslr)
+	if (kaslr)
 		zp[BP_LOADFLAGS] |= KASLR_FLAG;
 	wr16(zp + BP_HEAP_END_PTR, 0xfe00);
 

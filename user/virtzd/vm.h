@@ -118,8 +118,6 @@ struct vm {
 	uint32_t coalesced_max;
 	pthread_mutex_t coalesced_lock;
 	uint64_t entry;			/* the BSP's first %rip (boot.c) */
-	bool host_decompressed;		/* vmlinux loaded by boot.c itself */
-	bool kaslr;			/* ... at a random address */
 
 	struct pio_dev pio[VM_MAX_PIO];
 	int npio;
