@@ -43,7 +43,7 @@ if [ "${1:-}" != --here ]; then
 		--timeout 5400 -e SECONDS_PER="$SECS" -e ROUNDS="$ROUNDS" \
 		-e VBLK_JOBS="${VBLK_JOBS:-}" \
 		-e ENGINES="${ENGINES:-session uring qemu${ALT_VIRTZD:+ salt ualt}}" \
-		-e KEEP="${KEEP:-}" -e PERF="${PERF:-}" \
+		-e KEEP="${KEEP:-}" -e PERF="${PERF:-}" -e CPUSTAT="${CPUSTAT:-}" \
 		-e ALT_VIRTZD="${ALT_VIRTZD:-}" -v -- \
 		bash -c "scripts/load-modules.sh virtz_fvm && modprobe kvm_amd && bench/vblk_bench.sh --here"
 fi
@@ -88,6 +88,28 @@ chmod 755 "$WORK/over/init"
 (cd "$WORK/over" && find . | cpio -o -H newc --quiet -R 0:0) >"$WORK/over.cpio"
 cat "$WORK/base.cpio" "$WORK/over.cpio" >"$WORK/initrd.cpio"
 
+# CPUSTAT=1: for each job, the CPU time (ticks of 10 ms) each thread of
+# the engine's process took, and the test VM's idle time, from one job's
+# end to the next (so the first includes the boot).  Threads: vCPUs, I/O
+# threads, io_uring workers (iou-wrk-*).
+cpu_snap() {
+	local t
+	for t in /proc/$1/task/*; do
+		awk '{ sub(/^[0-9]+ \(/, ""); n = index($0, ") ");
+		       c = substr($0, 1, n - 1); gsub(/ /, "_", c);
+		       $0 = substr($0, n + 2);
+		       print "'"${t##*/}"'", c, $12 + $13 }' "$t/stat" 2>/dev/null
+	done
+	awk '$1 == "cpu" { print "idle", "idle", $5 }' /proc/stat
+}
+cpu_report() {
+	cpu_snap $2 >"$WORK/cpu.now"
+	echo "vblk_bench: cpu $1: $(awk 'NR == FNR { p[$1] = $3; next }
+		{ d = $3 - p[$1]; if (d > 0) printf "%s=%d ", $2, d }' \
+		"$WORK/cpu.prev" "$WORK/cpu.now")" >&2
+	mv "$WORK/cpu.now" "$WORK/cpu.prev"
+}
+
 # run_until_done NAME COMMAND...: runs COMMAND, its console in NAME.out,
 # until the guest prints VBLK-BENCH-DONE (or 15 minutes pass).
 run_until_done() {
@@ -104,7 +126,16 @@ run_until_done() {
 		fi
 		"$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
 		pid=$!
+		local seen=0 now
+		[ -n "${CPUSTAT:-}" ] && cpu_snap $pid >"$WORK/cpu.prev"
 		for ((i = 0; i < 900; i++)); do
+			if [ -n "${CPUSTAT:-}" ]; then
+				now=$(grep -c '^VBLK-BENCH ' "$WORK/$name.out" 2>/dev/null)
+				if ((now > seen)); then
+					seen=$now
+					cpu_report "$name job $now" $pid
+				fi
+			fi
 			grep -q VBLK-BENCH-DONE "$WORK/$name.out" 2>/dev/null && break
 			kill -0 $pid 2>/dev/null || break
 			# A nested boot that hangs (it happens under TCG) is
