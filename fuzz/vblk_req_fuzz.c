@@ -48,6 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g.ro = data[0] & 1;
 	g.discard = data[0] & 2;
 	g.write_zeroes = data[0] & 4;
+	/* The session backend's limits, or the defaults. */
+	g.wz_max_sectors = data[0] & 16 ? 524288 : VBLK_MAX_RANGE_SECTORS;
+	g.wz_max_seg = data[0] & 16 ? 1 : VBLK_MAX_RANGES;
 	g.block_size = data[0] & 8 ? 4096 : 512;
 	g.sectors = data[1] | data[2] << 8 | data[3] << 16 |
 		    (uint64_t)data[4] << 24;

@@ -28,7 +28,9 @@ FIXTURE(req) {
 FIXTURE_SETUP(req)
 {
 	self->g = (struct vblk_geom){ .sectors = SECTORS, .block_size = 512,
-				      .discard = true, .write_zeroes = true };
+				      .discard = true, .write_zeroes = true,
+				      .wz_max_sectors = VBLK_MAX_RANGE_SECTORS,
+				      .wz_max_seg = VBLK_MAX_RANGES };
 	memset(&self->e, 0, sizeof(self->e));
 	memset(self->status, 0x77, sizeof(self->status));
 }
@@ -251,6 +253,43 @@ static void range(uint8_t *p, uint64_t sector, uint32_t n, uint32_t flags)
 	memcpy(p, &sector, 8);
 	memcpy(p + 8, &n, 4);
 	memcpy(p + 12, &flags, 4);
+}
+
+/* A backend's own WRITE_ZEROES limits bind write zeroes, not discard. */
+TEST_F(req, write_zeroes_limits)
+{
+	self->g.wz_max_sectors = 64;
+	self->g.wz_max_seg = 1;
+	header(self, VIRTIO_BLK_T_WRITE_ZEROES, 0);
+	range(self->data, 8, 64, 0);
+	out(self, self->hdr, 16);
+	out(self, self->data, 16);
+	in(self, self->status, 1);
+	ASSERT_EQ(0, vblk_parse(&self->g, &self->e, &self->r));
+	ASSERT_EQ(VBLK_PENDING, self->r.status);
+	ASSERT_EQ(64U, self->r.range[0].sectors);
+
+	/* One sector more than max_write_zeroes_sectors: IOERR. */
+	range(self->data, 8, 65, 0);
+	ASSERT_EQ(0, vblk_parse(&self->g, &self->e, &self->r));
+	ASSERT_EQ(VIRTIO_BLK_S_IOERR, self->r.status);
+
+	/* Two ranges where max_write_zeroes_seg is 1: IOERR. */
+	memset(&self->e, 0, sizeof(self->e));
+	range(self->data, 8, 8, 0);
+	range(self->data + 16, 100, 8, 0);
+	out(self, self->hdr, 16);
+	out(self, self->data, 32);
+	in(self, self->status, 1);
+	ASSERT_EQ(0, vblk_parse(&self->g, &self->e, &self->r));
+	ASSERT_EQ(VIRTIO_BLK_S_IOERR, self->r.status);
+
+	/* The same two as a discard are within the discard limits. */
+	header(self, VIRTIO_BLK_T_DISCARD, 0);
+	range(self->data + 16, 100, 65, 0);
+	ASSERT_EQ(0, vblk_parse(&self->g, &self->e, &self->r));
+	ASSERT_EQ(VBLK_PENDING, self->r.status);
+	ASSERT_EQ(2, self->r.nrange);
 }
 
 TEST_F(req, discard_and_write_zeroes)

@@ -296,19 +296,27 @@ def held_direct(pid, path):
     return out
 
 
+def initrd_with(name, tools):
+    """The nested guest's initramfs plus /bin/TOOL for each of @tools,
+    built static from selftests/guest/TOOL.c; (path, error)."""
+    over = os.path.join(WORK, name + "-over")
+    os.makedirs(os.path.join(over, "bin"))
+    for t in tools:
+        rc, out = sh("gcc -std=gnu11 -O2 -Wall -static -o %s %s" %
+                     (os.path.join(over, "bin", t),
+                      os.path.join(TOP, "selftests/guest/%s.c" % t)))
+        if rc:
+            return None, out
+    initrd = os.path.join(WORK, name + "-initrd.cpio")
+    shutil.copy(INITRD, initrd)
+    rc, out = sh("cd %s && find . | cpio -o -H newc --quiet -R 0:0 >> %s"
+                 % (over, initrd))
+    return (None, out) if rc else (initrd, "")
+
+
 def cache_guest_initrd():
     """The nested guest's initramfs plus /bin/vblk_dio; (path, error)."""
-    dio = os.path.join(WORK, "over/bin/vblk_dio")
-    os.makedirs(os.path.dirname(dio))
-    rc, out = sh("gcc -std=gnu11 -O2 -Wall -static -o %s %s" %
-                 (dio, os.path.join(TOP, "selftests/guest/vblk_dio.c")))
-    if rc:
-        return None, out
-    initrd = os.path.join(WORK, "cache-initrd.cpio")
-    shutil.copy(INITRD, initrd)
-    rc, out = sh("cd %s/over && find . | cpio -o -H newc --quiet -R 0:0 >> %s"
-                 % (WORK, initrd))
-    return (None, out) if rc else (initrd, "")
+    return initrd_with("cache", ["vblk_dio"])
 
 
 def cache_tests():

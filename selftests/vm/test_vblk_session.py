@@ -12,6 +12,9 @@
 #     /dev/mapper/...-data; a guest fsync reaches the volume as a FLUSH
 #     (an empty flush entry in the dm-log-writes log between two marks),
 #     while an O_DIRECT write without fsync brings no flush;
+#   - WRITE_ZEROES on both (BLKZEROOUT from selftests/guest/vblk_zero.c):
+#     the guest sees the session's limit, and the host finds zeros exactly
+#     in the range, across two FIFO requests from the zeros VMO on brd;
 #   - the balloon: with a session disk, inflating does not punch guest RAM
 #     out of the memfd (the session's VMO holds those pages), and after a
 #     deflate the guest's I/O still lands in the right place.
@@ -126,8 +129,11 @@ def run():
                stat.S_ISBLK(os.stat(vol).st_mode), "an FVM volume over dm-log-writes"):
         return 1
 
+    initrd, why = vd.initrd_with("session", ["vblk_zero"])
+    if not tap(initrd is not None, "the guest's BLKZEROOUT helper builds", why):
+        return 1
     g = vd.Guest("s1", ["id=brd,file=/dev/ram0,backend=session",
-                        "id=fvm,file=%s" % vol], mem=128)
+                        "id=fvm,file=%s" % vol], mem=128, initrd=initrd)
     log = open(g.log).read()
     tap(g.ok(), "a guest with a brd session disk and an FVM volume launches",
         g.ready + log)
@@ -137,6 +143,7 @@ def run():
         "disk brd: /dev/ram0, raw, rw, session backend" in log,
         "the FVM volume gets the session backend by default", log)
     big = []
+    wz_brd = wz_fvm = None
     try:
         if not tap(g.boot() is not None, "the guest boots"):
             return 1
@@ -163,6 +170,27 @@ def run():
                if len(l.split()) == 2 and len(l.split()[0]) == 32]
         tap("rc=0" in out and len(big) == 2 and big[0] == big[1],
             "brd: a 4 MiB O_DIRECT write and read, read back", out)
+
+        # WRITE_ZEROES: offered with the session's limit (256 FIFO
+        # requests of 1 MiB), and BLKZEROOUT zeroes exactly its range:
+        # on brd 1 MiB + 4 KiB across two patterns (two FIFO requests from
+        # the zeros VMO), on the volume 64 KiB inside one.
+        for tag, pats, (off, n) in (("brd", (("wz1", 6), ("wz2", 7)), (6 * MiB + 4096, MiB + 4096)),
+                                    ("fvm", (("fz", 4),), (4 * MiB + 8192, 65536))):
+            out = g.run("cat /sys/block/%s/queue/write_zeroes_max_bytes" % devs[tag]) or ""
+            tap(out.split()[:1] == [str(256 * MiB)],
+                "%s: the guest sees WRITE_ZEROES, up to 256 MiB a request" % tag, out)
+            for p, seek in pats:
+                vd.guest_write(g, devs[tag], p, seek)
+            out = g.run("vblk_zero /dev/%s %d %d; echo 3 > /proc/sys/vm/drop_caches; "
+                        "dd if=/dev/%s bs=4096 skip=%d count=%d iflag=direct "
+                        "2>/dev/null | md5sum" % (devs[tag], off, n, devs[tag],
+                                                  off // 4096, n // 4096)) or ""
+            zero = hashlib.md5(bytes(n)).hexdigest()
+            tap("zeroout rc=0" in out and zero in out,
+                "%s: BLKZEROOUT of %d bytes, the guest reads zeros" % (tag, n), out)
+        wz_brd = read_dev("/dev/ram0", 6 * MiB, 2 * MiB)
+        wz_fvm = read_dev(vol, 4 * MiB, MiB)
 
         # Flush ordering, bracketed by dm-log-writes marks.
         sh("dmsetup message %s 0 mark vblk-a" % LW)
@@ -230,6 +258,11 @@ def run():
         "brd: and the one written after the balloon went up and down")
     tap(read_dev(vol, 2 * MiB, MiB) == pattern("fvm"),
         "fvm: the host finds the guest's pattern on the volume")
+    want = pattern("wz1")[:4096] + bytes(MiB + 4096) + pattern("wz2")[8192:]
+    tap(wz_brd == want, "brd: on the host, zeros exactly where the guest "
+        "zeroed out, the patterns around them intact")
+    want = pattern("fz")[:8192] + bytes(65536) + pattern("fz")[8192 + 65536:]
+    tap(wz_fvm == want, "fvm: the same on the volume")
 
     sh("dmsetup remove %s-data && dmsetup remove %s" % (POOL, POOL))
     sh("dmsetup remove %s" % LW)

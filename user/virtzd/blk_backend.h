@@ -45,6 +45,9 @@ struct blk_backend {
 	bool ro;		/* opened read-only */
 	bool discard;		/* DISCARD can be carried out */
 	bool write_zeroes;	/* WRITE_ZEROES can be carried out */
+	/* Its limits, 0 for VBLK_MAX_RANGE_SECTORS and VBLK_MAX_RANGES. */
+	uint32_t wz_max_sectors;
+	uint32_t wz_max_seg;
 	bool direct;		/* I/O bypasses the host page cache */
 	int poll_fd;		/* completion eventfd, or -1 */
 	/* Set by the device: how a request is answered. */

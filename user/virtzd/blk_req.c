@@ -83,6 +83,9 @@ static uint8_t parse_ranges(const struct vblk_geom *g,
 	    out_data / RANGE_BYTES > VBLK_MAX_RANGES || e->in_bytes != 1)
 		return VIRTIO_BLK_S_IOERR;
 	r->nrange = out_data / RANGE_BYTES;
+	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES &&
+	    (uint32_t)r->nrange > g->wz_max_seg)
+		return VIRTIO_BLK_S_IOERR;
 	gather(e->out, e->n_out, HDR_BYTES, raw, out_data);
 	for (i = 0; i < r->nrange; i++) {
 		struct vblk_range *x = &r->range[i];
@@ -94,6 +97,8 @@ static uint8_t parse_ranges(const struct vblk_geom *g,
 		    (r->type == VIRTIO_BLK_T_DISCARD && x->flags))
 			return VIRTIO_BLK_S_UNSUPP;
 		if (!x->sectors || x->sectors > VBLK_MAX_RANGE_SECTORS ||
+		    (r->type == VIRTIO_BLK_T_WRITE_ZEROES &&
+		     x->sectors > g->wz_max_sectors) ||
 		    !range_ok(g, x->sector, x->sectors))
 			return VIRTIO_BLK_S_IOERR;
 	}

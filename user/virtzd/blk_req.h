@@ -46,6 +46,9 @@ struct vblk_geom {
 	bool ro;
 	bool discard;		/* DISCARD offered */
 	bool write_zeroes;	/* WRITE_ZEROES offered */
+	/* WRITE_ZEROES limits (max_write_zeroes_sectors and _seg). */
+	uint32_t wz_max_sectors;
+	uint32_t wz_max_seg;
 };
 
 struct vblk_range {

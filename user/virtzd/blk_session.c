@@ -23,7 +23,9 @@
  * partly out, so requests still start in order.
  * FLUSH is FLUSH, DISCARD is TRIM, and when the guest did not accept
  * VIRTIO_BLK_F_FLUSH (a write-through disk) writes carry FORCE_ACCESS.
- * WRITE_ZEROES is not offered: TRIM does not promise zeros.
+ * WRITE_ZEROES is WRITE from a VMO of zeros (a sealed memfd of
+ * max_transfer_size bytes, attached read-only), one FIFO request per
+ * max_transfer_size of the range; TRIM would not promise zeros.
  *
  * The VMO keeps the memfd, not its pages: the kernel looks the pages up
  * for each request, so the balloon may punch guest RAM at any time (see
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -90,6 +93,7 @@ struct blk_session {
 	uint8_t *bounce;		/* VIRTQ_MAX_BYTES, block-aligned */
 	uint16_t bounce_vmoid;
 	struct vblk_req *bounce_owner;	/* whose data is in @bounce */
+	uint16_t zero_vmoid;		/* max_xfer bytes of zeros */
 	bool group_busy[GROUPS];
 
 	/* Said on stderr when the disk closes. */
@@ -216,6 +220,25 @@ static int plan(struct blk_session *s, const struct vblk_req *r,
 				r->range[i].sectors * VBLK_SECTOR / s->bs, 0,
 				r->range[i].sector * VBLK_SECTOR / s->bs };
 		return r->nrange;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		/* Ranges are block aligned (vblk_parse()); zeros per max_xfer. */
+		for (i = 0; i < r->nrange; i++) {
+			uint64_t left = r->range[i].sectors * VBLK_SECTOR / s->bs;
+
+			dev = r->range[i].sector * VBLK_SECTOR / s->bs;
+			while (left) {
+				uint32_t b = left < s->max_xfer / s->bs ? left :
+					     s->max_xfer / s->bs;
+
+				if (n == EXT_MAX)
+					return -1;
+				x[n++] = (struct sess_ext){ s->zero_vmoid, b, 0,
+							    dev };
+				dev += b;
+				left -= b;
+			}
+		}
+		return n;
 	default:
 		return -1;
 	}
@@ -268,7 +291,8 @@ static int begin(struct blk_session *s, struct vblk_req *r)
 		n = -1;
 	if (n <= 0) {
 		blk_done(&s->be, r, !n ? VIRTIO_BLK_S_OK :
-			 r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT ?
+			 r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT ||
+			 r->type == VIRTIO_BLK_T_WRITE_ZEROES ?
 			 VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_UNSUPP);
 		return -1;
 	}
@@ -278,6 +302,7 @@ static int begin(struct blk_session *s, struct vblk_req *r)
 		s->cur_op = VIRTZ_BLOCK_OP_READ;
 		break;
 	case VIRTIO_BLK_T_OUT:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
 		s->cur_op = VIRTZ_BLOCK_OP_WRITE;
 		if (r->fua)
 			s->cur_flags |= VIRTZ_BLOCK_IO_FORCE_ACCESS;
@@ -443,7 +468,8 @@ static void sess_submit(struct blk_backend *b, struct vblk_req *r)
 {
 	struct blk_session *s = to_sess(b);
 
-	if (r->type == VIRTIO_BLK_T_OUT && b->ro) {
+	if ((r->type == VIRTIO_BLK_T_OUT ||
+	     r->type == VIRTIO_BLK_T_WRITE_ZEROES) && b->ro) {
 		blk_done(b, r, VIRTIO_BLK_S_IOERR);
 		return;
 	}
@@ -512,6 +538,30 @@ static void sess_destroy(struct blk_backend *b)
 	free(s);
 }
 
+/*
+ * The VMO WRITE_ZEROES writes from: a memfd of max_xfer bytes that nobody
+ * can write (sealed), attached read-only.  Its pages are the kernel's to
+ * fill with zeros at first use; the fd goes with the attach.
+ */
+static int attach_zeros(struct blk_session *s)
+{
+	int fd = memfd_create("virtz-zeros", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	/* VMOs are whole pages; only the first max_xfer bytes are used. */
+	if (ftruncate(fd, (s->max_xfer + 4095) & ~4095U) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		ret = -errno;
+	else
+		ret = vzb_attach_memfd(s->sfd, fd, 0, 0, VIRTZ_BLOCK_VMO_READONLY,
+				       &s->zero_vmoid);
+	close(fd);
+	return ret;
+}
+
 static const struct blk_backend_ops sess_ops = {
 	.name = "session",
 	.submit = sess_submit,
@@ -529,6 +579,7 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 	struct blk_session *s = calloc(1, sizeof(*s));
 	struct virtz_block_info info;
 	struct stat st;
+	uint64_t wz;
 	int ret;
 
 	if (!s) {
@@ -591,13 +642,26 @@ struct blk_backend *blk_session_open(const char *path, bool ro,
 		.block_size = info.block_size,
 		.ro = ro || (info.flags & VIRTZ_BLOCK_DEV_READONLY),
 		.discard = !ro && (info.flags & VIRTZ_BLOCK_DEV_TRIM_SUPPORT),
-		.write_zeroes = false,
 		.poll_fd = s->sfd,
 	};
 	if (s->be.ro && !ro) {
 		snprintf(err, errlen, "%s: the device is read-only (use mode=ro)",
 			 path);
 		goto err_close;
+	}
+	if (!s->be.ro) {
+		ret = attach_zeros(s);
+		if (ret) {
+			snprintf(err, errlen, "%s: block session: a VMO of zeros: %s",
+				 path, strerror(-ret));
+			goto err_close;
+		}
+		/* One range, and no more FIFO requests than plan() takes. */
+		s->be.write_zeroes = true;
+		s->be.wz_max_seg = 1;
+		wz = (uint64_t)EXT_MAX * s->max_xfer / VBLK_SECTOR;
+		s->be.wz_max_sectors = wz < VBLK_MAX_RANGE_SECTORS ? wz :
+				       VBLK_MAX_RANGE_SECTORS;
 	}
 	return &s->be;
 

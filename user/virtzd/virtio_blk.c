@@ -109,8 +109,8 @@ static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data,
 	memcpy(c + 36, &dmax, 4);	/* max_discard_sectors */
 	memcpy(c + 40, &nseg, 4);	/* max_discard_seg */
 	memcpy(c + 44, &align, 4);	/* discard_sector_alignment */
-	memcpy(c + 48, &dmax, 4);	/* max_write_zeroes_sectors */
-	memcpy(c + 52, &nseg, 4);	/* max_write_zeroes_seg */
+	memcpy(c + 48, &v->geom.wz_max_sectors, 4);	/* max_write_zeroes_sectors */
+	memcpy(c + 52, &v->geom.wz_max_seg, 4);	/* max_write_zeroes_seg */
 	c[56] = 1;			/* write_zeroes_may_unmap */
 	memcpy(data, c + off, len);
 }
@@ -407,6 +407,8 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 		.ro = spec->mode == VBLK_RO,
 		.discard = spec->mode != VBLK_RO && v->be->discard,
 		.write_zeroes = spec->mode != VBLK_RO && v->be->write_zeroes,
+		.wz_max_sectors = v->be->wz_max_sectors ?: VBLK_MAX_RANGE_SECTORS,
+		.wz_max_seg = v->be->wz_max_seg ?: VBLK_MAX_RANGES,
 	};
 	if (v->geom.block_size < VBLK_SECTOR ||
 	    v->geom.block_size & (v->geom.block_size - 1) ||
