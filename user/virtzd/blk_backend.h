@@ -26,10 +26,7 @@ struct blk_backend_ops {
 	void (*submit)(struct blk_backend *b, struct vblk_req *r);
 	/* Issues what submit() queued; may be NULL. */
 	void (*commit)(struct blk_backend *b);
-	/*
-	 * Completions are ready (poll_fd was readable); may be NULL.  New
-	 * work it queues goes out with the commit() after it.
-	 */
+	/* Completions are ready (poll_fd was readable); may be NULL. */
 	void (*reap)(struct blk_backend *b);
 	/* Synchronous read for a layer above (the volatile overlay). */
 	int (*pread)(struct blk_backend *b, void *buf, size_t len,
@@ -52,13 +49,6 @@ struct blk_backend {
 	int poll_fd;		/* completion eventfd, or -1 */
 	/* Set by the device: how a request is answered. */
 	void (*done)(void *ctx, struct vblk_req *r, uint8_t status);
-	/*
-	 * Set by the device: raises the interrupt for what done() answered
-	 * so far, which otherwise waits for the end of the I/O thread's
-	 * round.  A backend calls it before it blocks for long, so that the
-	 * guest refills its queue meanwhile.
-	 */
-	void (*signal_now)(void *ctx);
 	void *ctx;
 };
 
@@ -66,12 +56,6 @@ static inline void blk_done(struct blk_backend *b, struct vblk_req *r,
 			    uint8_t status)
 {
 	b->done(b->ctx, r, status);
-}
-
-static inline void blk_signal_now(struct blk_backend *b)
-{
-	if (b->signal_now)
-		b->signal_now(b->ctx);
 }
 
 /*

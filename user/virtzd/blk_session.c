@@ -49,14 +49,6 @@
 
 #define SLOTS	VIRTZ_BLOCK_FIFO_DEPTH
 #define GROUPS	VIRTZ_BLOCK_MAX_TXN_GROUP_COUNT
-/*
- * A batch that moves this much data tells the guest what is answered
- * before it is written: on a device that copies in the submitter's
- * context (brd), write() takes as long as the copies, and the guest,
- * told earlier, refills its queue meanwhile.  Smaller batches do not,
- * as a second interrupt per round costs more than they take.
- */
-#define SIGNAL_EARLY_MIN	(256U << 10)
 
 /* One FIFO request's share of a virtio request. */
 struct sess_ext {
@@ -111,7 +103,6 @@ struct blk_session {
 
 	struct virtz_block_fifo_request out[SLOTS];
 	int nout;
-	uint64_t out_bytes;		/* data the batch in @out moves */
 };
 
 static struct blk_session *to_sess(struct blk_backend *b)
@@ -369,8 +360,6 @@ static bool start(struct blk_session *s, struct vblk_req *r)
 				x->vmo_block, x->dev_block);
 			if (group >= 0)
 				q->group = group;
-			if (x->vmoid)
-				s->out_bytes += (uint64_t)x->blocks * s->bs;
 		}
 		/* A first part that is not the whole: the request is parted. */
 		if (!s->cur_pos && part < s->cur_n)
@@ -421,8 +410,6 @@ static void flush_out(struct blk_session *s)
 {
 	int at = 0, i;
 
-	if (s->out_bytes >= SIGNAL_EARLY_MIN)
-		blk_signal_now(&s->be);
 	while (at < s->nout) {
 		ssize_t n = vzb_submit(s->sfd, s->out + at, s->nout - at);
 
@@ -445,7 +432,6 @@ static void flush_out(struct blk_session *s)
 		at += n;
 	}
 	s->nout = 0;
-	s->out_bytes = 0;
 }
 
 static void admit(struct blk_session *s)

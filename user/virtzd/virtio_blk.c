@@ -123,8 +123,7 @@ static void config_write(struct virtio_dev *vd, uint32_t off,
 
 /*
  * Returns @r to the guest.  The interrupt comes once for everything
- * answered in one round of the I/O thread (io_thread()), or earlier when
- * the backend asks (blk_signal_now()).  dev.lock held.
+ * answered in one round of the I/O thread (io_thread()).  dev.lock held.
  */
 static void push_locked(struct vblk *v, struct vblk_req *r)
 {
@@ -231,22 +230,6 @@ static void vblk_reset(struct virtio_dev *vd)
 	v->pending_tail = &v->pending;
 }
 
-/* One interrupt for everything answered since the last one. */
-static void signal_due(struct vblk *v)
-{
-	pthread_mutex_lock(&v->dev.lock);
-	if (v->signal_due && !v->dev.broken && !v->closed)
-		v->dev.tops->signal_queue(&v->dev, 0);
-	v->signal_due = false;
-	pthread_mutex_unlock(&v->dev.lock);
-}
-
-/* The backend is about to block for long: tell the guest what is done. */
-static void vblk_signal_now(void *ctx)
-{
-	signal_due(ctx);
-}
-
 static void *io_thread(void *arg)
 {
 	struct vblk *v = arg;
@@ -302,7 +285,12 @@ static void *io_thread(void *arg)
 		}
 		if (v->be->ops->commit)
 			v->be->ops->commit(v->be);
-		signal_due(v);
+		/* One interrupt for everything answered in this round. */
+		pthread_mutex_lock(&v->dev.lock);
+		if (v->signal_due && !v->dev.broken && !v->closed)
+			v->dev.tops->signal_queue(&v->dev, 0);
+		v->signal_due = false;
+		pthread_mutex_unlock(&v->dev.lock);
 	}
 }
 
@@ -399,7 +387,6 @@ struct vblk *vblk_create(struct vm *vm, const struct vblk_spec *spec,
 		goto err_free;
 	}
 	v->be->done = vblk_done;
-	v->be->signal_now = vblk_signal_now;
 	v->be->ctx = v;
 	v->geom = (struct vblk_geom){
 		.sectors = v->be->size / VBLK_SECTOR,
