@@ -25,9 +25,8 @@
 #     cache, a warm one boots from it, both at random places (KASLR), and
 #     at the link address with nokaslr, physically there with mem=, and
 #     at the highest places it may choose (VIRTZ_TEST_KASLR);
-#     --decompress auto (the default)
-#     fills the cache in the background on a miss and boots from it next
-#     time, and a guest stopped mid-fill leaves no temporary file; a
+#     --decompress auto (the default) fills the cache in the background
+#     on a miss and boots from it next time, and a guest stopped mid-fill leaves no temporary file; a
 #     corrupt entry is replaced; a directory others may write is not used;
 #     a payload that says it decompresses to 0 bytes is refused.
 # Prints TAP.  Needs virtz_vsock loaded (selftests/vm/run.sh does it).

@@ -324,8 +324,8 @@ static uint64_t kaslr_pick(uint64_t n, int which, bool *ok)
 	const char *t = getenv("VIRTZ_TEST_KASLR");
 	unsigned long long v;
 
-	if (t && which)
-		t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL;
+	if (t && which && (t = strchr(t, ',')))
+		t++;
 	if (!t || n <= 1)
 		return rand_below(n, ok);
 	if (!strncmp(t, "max", 3))
@@ -342,10 +342,10 @@ static uint64_t kaslr_pick(uint64_t n, int which, bool *ok)
  * random virtual one in the kernel map (its relocation table applied),
  * and KASLR_FLAG in the zero page, so that the kernel randomises its
  * memory regions too.  Returns 0 with vm->entry, *end (the highest
- * loaded address) and *kaslr (whether it was placed at random) set; 1 when @buf is not a vmlinux; 2 when
- * @need_reloc and the kernel has no usable relocation table (the caller
- * boots the bzImage, whose decompressor keeps what KASLR it has); or
- * -errno with @err set.
+ * loaded address) and *placed_kaslr (whether it was placed at random)
+ * set; 1 when @buf is not a vmlinux; 2 when @need_reloc and the kernel
+ * has no usable relocation table (the caller boots the bzImage, whose
+ * decompressor keeps what KASLR it has); or -errno with @err set.
  */
 static int vmlinux_place(struct vm *vm, const uint8_t *buf, size_t n,
 			 uint64_t limit, bool need_reloc, uint64_t *end,
@@ -591,9 +591,8 @@ static int kfill_start(struct kcache *kc, const uint8_t *frame, size_t flen,
  * next boot.  With --decompress auto: from the cache, else (and when the
  * kernel could not be randomised) not at all, the fill starting in the
  * background.  Returns 0 with vm->entry, *end and *kaslr set (see
- * vmlinux_place()), >0 when the caller
- * boots the bzImage instead (nothing has been written to the guest), or
- * -errno with @err set.  A cache that cannot be used is said on stderr
+ * vmlinux_place()), >0 when the caller boots the bzImage instead
+ * (nothing has been written to the guest), or -errno with @err set.  A cache that cannot be used is said on stderr
  * and otherwise ignored.
  */
 static int load_vmlinux_zstd(struct vm *vm, const uint8_t *payload,
